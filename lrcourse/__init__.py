@@ -1,0 +1,22 @@
+"""lrcourse: the package behind the book on learning rates, momentum and schedules.
+
+Public names only; each lives in the module that owns its idea (see DESIGN.md).
+"""
+from .config import profile, seed_everything, try_gpu
+from .data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
+                   load_fashion_mnist)
+from .metrics import Accumulator, accuracy, evaluate, evaluate_accuracy, num_correct
+from .models import lenet, mlp
+from .plotting import Animator, plot_histories, show_images
+from .training import History, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "profile", "seed_everything", "try_gpu",
+    "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels", "load_fashion_mnist",
+    "Accumulator", "accuracy", "evaluate", "evaluate_accuracy", "num_correct",
+    "lenet", "mlp",
+    "Animator", "plot_histories", "show_images",
+    "History", "fit",
+]

@@ -1,0 +1,98 @@
+"""One place for experiment sizes, seeding and the choice of device.
+
+Chapters never test ``if quick:`` themselves; they ask :func:`profile` for
+the sizes of their experiments::
+
+    cfg = lrcourse.config.profile()
+    train_iter, test_iter = load_fashion_mnist(cfg.batch_size, limit=cfg.limit)
+    fit(net, train_iter, test_iter, num_epochs=cfg.num_epochs, lr=0.3)
+
+Environment variables read here (at call time, so tests can change them):
+
+``LRCOURSE_QUICK=1``
+    Shrink every experiment to a few thousand examples and two epochs, so the
+    whole notebook suite runs in minutes on two CPU cores.
+``LRCOURSE_HEADLESS=1``
+    Nobody watches the output (a book build, nbval): the live plot draws once
+    at the end and progress bars print one final line instead of a widget.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "seed_everything", "try_gpu"]
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+def is_quick() -> bool:
+    """True when ``LRCOURSE_QUICK`` asks for the small experiments."""
+    return _flag("LRCOURSE_QUICK")
+
+
+def is_headless() -> bool:
+    """True when ``LRCOURSE_HEADLESS`` says no person watches the output."""
+    return _flag("LRCOURSE_HEADLESS")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of an experiment.
+
+    ``limit`` caps the number of examples taken from each split (``None``:
+    all 60 000 training and 10 000 test images); ``num_seeds`` is how many
+    seeds a chapter repeats a comparison over.
+    """
+
+    name: str
+    batch_size: int
+    num_epochs: int
+    limit: int | None
+    num_seeds: int
+
+
+FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3)
+QUICK = Profile(name="quick", batch_size=256, num_epochs=2, limit=2048, num_seeds=2)
+
+
+def profile() -> Profile:
+    """The profile in force: :data:`QUICK` under ``LRCOURSE_QUICK=1``, else :data:`FULL`."""
+    return QUICK if is_quick() else FULL
+
+
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(seed, *, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` unless ``seed`` is an int in [0, 2**63 - 1] (or None if allowed)."""
+    if seed is None and allow_none:
+        return
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        allowed = "an int in [0, 2**63 - 1]" + (" or None" if allow_none else "")
+        raise ValueError(f"seed must be {allowed}, got {seed!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
+    check_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """The i-th CUDA GPU if there is one, else Apple's MPS if present, else the CPU."""
+    if torch.cuda.is_available() and i < torch.cuda.device_count():
+        return torch.device(f"cuda:{i}")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")

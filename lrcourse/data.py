@@ -1,0 +1,279 @@
+"""Fashion-MNIST, found offline first, held on the device as tensors.
+
+Where the data comes from, in this order (the first folder that holds all four
+files wins; each file may be gzipped or not, directly in the folder or in
+torchvision's ``FashionMNIST/raw`` sub-folder):
+
+1. the folder named by the environment variable ``LRCOURSE_DATA``;
+2. the ``root`` argument;
+3. the user cache, ``$XDG_CACHE_HOME/lrcourse`` (default ``~/.cache/lrcourse``);
+4. the system copy ``/usr/share/datasets/fashion-mnist`` (Debian's
+   ``dataset-fashion-mnist`` package).
+
+Only when none holds the files does torchvision download them (into ``root``,
+else the user cache). When that fails too, :class:`DataNotFoundError` lists
+every place searched and the two ways to fix it.
+
+:class:`TensorLoader` replaces ``DataLoader`` for data that fits in memory:
+the whole split is one tensor on the device and a batch is a slice of a
+permutation drawn from ``(seed, epoch)``, so there are no worker processes,
+no per-batch host-to-device copies, and every epoch's order is reproducible.
+"""
+from __future__ import annotations
+
+import functools
+import gzip
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import check_seed, try_gpu
+
+__all__ = [
+    "TensorLoader",
+    "DataNotFoundError",
+    "load_fashion_mnist",
+    "fashion_mnist_dirs",
+    "read_fashion_mnist",
+    "get_fashion_mnist_labels",
+    "SYSTEM_DIR",
+]
+
+SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+TEXT_LABELS = ("t-shirt", "trouser", "pullover", "dress", "coat",
+               "sandal", "shirt", "sneaker", "bag", "ankle boot")
+
+# split -> (images file, labels file, number of examples)
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 60000),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 10000),
+}
+
+
+class DataNotFoundError(FileNotFoundError):
+    """Fashion-MNIST is nowhere to be found and could not be downloaded."""
+
+
+def get_fashion_mnist_labels(labels) -> list[str]:
+    """The text label of each numeric label (0 → 't-shirt', ..., 9 → 'ankle boot')."""
+    labels = [int(i) for i in labels]
+    bad = [i for i in labels if not 0 <= i < len(TEXT_LABELS)]
+    if bad:
+        raise ValueError(f"labels must be class indices 0-9, got {bad[:5]}")
+    return [TEXT_LABELS[i] for i in labels]
+
+
+def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+class TensorLoader:
+    """Mini-batches ``(X[idx], y[idx])`` sliced from tensors that stay on their device.
+
+    ``len(loader)`` is the number of batches per epoch,
+    ``ceil(n / batch_size)`` (``floor`` with ``drop_last=True``). With
+    ``shuffle=True`` each pass over the loader uses a new permutation drawn
+    from ``(seed, epoch)``; ``epoch`` counts the passes started so far, so a
+    run can be resumed by setting it, and :meth:`reseed` starts over.
+    """
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *,
+                 shuffle: bool = False, seed: int = 0, drop_last: bool = False):
+        _check_int("batch_size", batch_size, minimum=1)
+        check_seed(seed)
+        if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+            raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"X and y must hold the same number of examples, got {X.shape[0]} and {y.shape[0]}")
+        if X.device != y.device:
+            raise ValueError(f"X and y must be on the same device, got {X.device} and {y.device}")
+        if X.shape[0] == 0:
+            raise ValueError("X and y hold no examples")
+        self.X, self.y = X, y
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.X.device
+
+    @property
+    def num_examples(self) -> int:
+        return self.X.shape[0]
+
+    def __len__(self) -> int:
+        n, b = self.num_examples, self.batch_size
+        return n // b if self.drop_last else math.ceil(n / b)
+
+    def reseed(self, seed: int) -> None:
+        """Start the shuffling over: epoch 0 of ``seed``."""
+        check_seed(seed)
+        self.seed, self.epoch = int(seed), 0
+
+    def permutation(self, epoch: int) -> torch.Tensor:
+        """The order of the examples in pass ``epoch`` (on the data's device)."""
+        state = np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]
+        gen = torch.Generator().manual_seed(int(state))
+        return torch.randperm(self.num_examples, generator=gen).to(self.device)
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        b, X, y = self.batch_size, self.X, self.y
+        if not self.shuffle:
+            for i in range(len(self)):
+                yield X[i * b:(i + 1) * b], y[i * b:(i + 1) * b]
+            return
+        perm = self.permutation(epoch)
+        for i in range(len(self)):
+            idx = perm[i * b:(i + 1) * b]
+            yield X.index_select(0, idx), y.index_select(0, idx)
+
+    def __repr__(self) -> str:
+        return (f"TensorLoader({self.num_examples} examples, batch_size={self.batch_size}, "
+                f"{len(self)} batches, shuffle={self.shuffle}, device={self.device})")
+
+
+def _user_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lrcourse"
+
+
+def fashion_mnist_dirs(root=None) -> list[tuple[str, Path | None]]:
+    """The places searched, in order, as ``(description, folder or None)``."""
+    env = os.environ.get("LRCOURSE_DATA")
+    return [
+        ("$LRCOURSE_DATA", Path(env).expanduser() if env else None),
+        ("root argument", Path(root).expanduser() if root is not None else None),
+        ("user cache", _user_cache()),
+        ("system copy", SYSTEM_DIR),
+    ]
+
+
+def _find_file(folder: Path, name: str) -> Path | None:
+    for sub in (folder, folder / "FashionMNIST" / "raw"):
+        for candidate in (sub / name, sub / (name + ".gz")):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _find_all(folder: Path) -> dict[str, Path] | None:
+    found = {}
+    for images, labels, _ in FILES.values():
+        for name in (images, labels):
+            path = _find_file(folder, name)
+            if path is None:
+                return None
+            found[name] = path
+    return found
+
+
+def _download(folder: Path) -> None:
+    """Let torchvision download Fashion-MNIST into ``folder/FashionMNIST/raw``."""
+    from torchvision.datasets import FashionMNIST
+
+    for train in (True, False):
+        FashionMNIST(root=str(folder), train=train, download=True)
+
+
+def _locate(root=None) -> dict[str, Path]:
+    places = fashion_mnist_dirs(root)
+    for _, folder in places:
+        if folder is not None and folder.is_dir():
+            found = _find_all(folder)
+            if found:
+                return found
+    target = Path(root).expanduser() if root is not None else _user_cache()
+    try:
+        _download(target)
+        found = _find_all(target)
+        if not found:
+            raise RuntimeError(f"the download left no complete set of files in {target}")
+        return found
+    except Exception as err:  # no network, no permission, a broken mirror...
+        reason = f"{type(err).__name__}: {err}"
+    lines = ["Fashion-MNIST was not found and could not be downloaded.",
+             "Looked for the four files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+             "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz) in:"]
+    for desc, folder in places:
+        if folder is None:
+            lines.append(f"  - {desc}: not set")
+        else:
+            state = "incomplete" if folder.is_dir() else "missing"
+            lines.append(f"  - {desc}: {folder} ({state})")
+    lines += [f"Download into {target} failed: {reason}",
+              "Fix it in one of two ways:",
+              "  1. install the system copy: apt-get install dataset-fashion-mnist (Debian, Ubuntu), or",
+              "  2. copy the four files into a folder and set LRCOURSE_DATA to it (or pass root=...);"
+              " with internet access, torchvision downloads them by itself."]
+    raise DataNotFoundError("\n".join(lines))
+
+
+def _read_idx(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (magic 0x0801 labels, 0x0803 images)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as err:
+        raise ValueError(f"{path} is not a readable IDX file: {err}") from err
+    ndim = len(expected_shape)
+    header = 4 + 4 * ndim
+    if len(raw) < header or raw[:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != ndim:
+        raise ValueError(f"{path} is not an IDX file of {ndim}-d unsigned bytes")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    if shape != expected_shape or len(raw) != header + math.prod(shape):
+        raise ValueError(f"{path} holds shape {shape} in {len(raw) - header} bytes; "
+                         f"expected {expected_shape} (the file may be truncated)")
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_split(images: Path, labels: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return _read_idx(images, (n, 28, 28)), _read_idx(labels, (n,))
+
+
+def read_fashion_mnist(split: str, root=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split (``'train'`` or ``'test'``) as uint8 images ``(n, 28, 28)`` and int64 labels."""
+    if split not in FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    found = _locate(root)
+    images, labels, n = FILES[split]
+    X, y = _read_split(found[images], found[labels], n)
+    return torch.from_numpy(X.copy()), torch.from_numpy(y.astype(np.int64))
+
+
+def load_fashion_mnist(batch_size: int, *, root=None, device=None, limit: int | None = None,
+                       seed: int = 0) -> tuple[TensorLoader, TensorLoader]:
+    """Fashion-MNIST as ``(train_iter, test_iter)`` on ``device``.
+
+    Each yields ``(X, y)``: ``X`` float32 of shape ``(B, 1, 28, 28)`` with
+    values in [0, 1] (pixel / 255), ``y`` int64 class indices 0-9. The
+    training loader is reshuffled every epoch from ``seed``; the test loader
+    keeps the file's order. ``limit`` keeps only the first ``limit`` examples
+    of each split (the quick profile uses it). ``device`` defaults to
+    :func:`try_gpu`.
+    """
+    _check_int("batch_size", batch_size, minimum=1)
+    _check_int("limit", limit, minimum=1, allow_none=True)
+    check_seed(seed)
+    device = torch.device(device) if device is not None else try_gpu()
+    loaders = []
+    for split in ("train", "test"):
+        X, y = read_fashion_mnist(split, root)
+        if limit is not None:
+            X, y = X[:limit], y[:limit]
+        X = X.to(device).unsqueeze(1).float().div_(255)
+        loaders.append(TensorLoader(X, y.to(device), batch_size, shuffle=split == "train", seed=seed))
+    return loaders[0], loaders[1]

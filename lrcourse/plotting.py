@@ -1,0 +1,205 @@
+"""Figures: the live training plot and the plots that compare runs.
+
+Every figure here is a stand-alone matplotlib ``Figure`` (not one pyplot
+tracks), rendered to PNG with an opaque white background so it stays
+readable in a dark theme. Returned figures show themselves as PNG when they
+are a cell's last value; pyplot's inline backend never shows them twice.
+"""
+from __future__ import annotations
+
+import io
+import time
+import weakref
+
+from matplotlib.figure import Figure
+
+from .config import is_headless
+
+__all__ = ["Animator", "PNGFigure", "plot_histories", "show_images"]
+
+DPI = 100
+
+
+class PNGFigure(Figure):
+    """A matplotlib figure that IPython displays as a PNG image."""
+
+    def to_png(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=DPI, facecolor="white", bbox_inches="tight")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.to_png()
+
+
+def _kernel_shell():
+    """The IPython shell when running in a Jupyter kernel (not a terminal), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def set_axes(ax, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
+    """Label, limit and scale one matplotlib axes (d2l's ``set_axes``)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_xscale(xscale)
+    ax.set_yscale(yscale)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    if legend:
+        ax.legend(legend)
+    ax.grid(True, alpha=0.3)
+
+
+# Animators with data not yet drawn; drawn after the cell that fed them ends.
+_pending: "weakref.WeakSet[Animator]" = weakref.WeakSet()
+_hooked = False
+
+
+def _flush_pending(*_args) -> None:
+    for animator in list(_pending):
+        animator.flush()
+
+
+def _hook_post_execute(shell) -> None:
+    global _hooked
+    if not _hooked:
+        shell.events.register("post_execute", _flush_pending)
+        _hooked = True
+
+
+class Animator:
+    """Plot data as it arrives, in one figure updated in place (d2l's ``Animator``).
+
+    ``add(x, y)`` appends a point to each line: ``y`` is a number or a list
+    with one entry per line (``None`` skips that line), ``x`` a number shared
+    by all lines or a list. Lines are drawn on the first axes, like d2l.
+
+    In a Jupyter kernel the figure is shown once and then updated through a
+    display handle, at most ``max_fps`` times per second; whatever the last
+    ``add`` brought is drawn when the cell finishes (or on :meth:`flush`).
+    With ``LRCOURSE_HEADLESS=1`` (book builds, nbval) it draws only then, so
+    the page holds exactly one final figure. Outside a kernel nothing is
+    shown; the figure is ``self.fig``.
+    """
+
+    def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
+                 xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
+                 nrows=1, ncols=1, figsize=(3.5, 2.5), *, max_fps: float = 2.0):
+        if not max_fps > 0:
+            raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
+        self.fig = PNGFigure(figsize=figsize)
+        self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).ravel())
+        self._config = (xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
+        self.fmts = fmts
+        self.X, self.Y = None, None
+        self.max_fps = float(max_fps)
+        self.num_draws = 0
+        self._handle = None
+        self._last_draw = float("-inf")
+        self._dirty = False
+
+    def config_axes(self) -> None:
+        set_axes(self.axes[0], *self._config)
+
+    def add(self, x, y) -> None:
+        if not hasattr(y, "__len__") or getattr(y, "ndim", 1) == 0:
+            y = [y]
+        n = len(y)
+        if not hasattr(x, "__len__") or getattr(x, "ndim", 1) == 0:
+            x = [x] * n
+        if len(x) != n:
+            raise ValueError(f"x and y must have the same length, got {len(x)} and {n}")
+        if self.X is None:
+            self.X = [[] for _ in range(n)]
+            self.Y = [[] for _ in range(n)]
+        if n != len(self.Y):
+            raise ValueError(f"y must have one value per line ({len(self.Y)}), got {n}")
+        for i, (a, b) in enumerate(zip(x, y)):
+            if a is not None and b is not None:
+                self.X[i].append(float(a))
+                self.Y[i].append(float(b))
+        self._dirty = True
+        shell = _kernel_shell()
+        if shell is None:
+            return
+        _pending.add(self)
+        _hook_post_execute(shell)
+        if not is_headless() and time.monotonic() - self._last_draw >= 1.0 / self.max_fps:
+            self.draw()
+
+    def redraw(self) -> None:
+        """Redraw the lines into the figure (no display)."""
+        ax = self.axes[0]
+        ax.cla()
+        for x, y, fmt in zip(self.X or [], self.Y or [], self.fmts * len(self.X or [1])):
+            ax.plot(x, y, fmt)
+        self.config_axes()
+
+    def draw(self) -> None:
+        """Redraw now and show the result in the notebook (in place after the first time)."""
+        self.redraw()
+        self._dirty = False
+        self._last_draw = time.monotonic()
+        self.num_draws += 1
+        if _kernel_shell() is None:
+            return
+        from IPython.display import Image, display
+
+        image = Image(data=self.fig.to_png(), format="png")
+        if self._handle is None:
+            self._handle = display(image, display_id=True)
+        else:
+            self._handle.update(image)
+
+    def flush(self) -> None:
+        """Draw whatever arrived since the last draw."""
+        _pending.discard(self)
+        if self._dirty:
+            self.draw()
+
+
+def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_acc"), *,
+                   xlabel="epoch", figsize=None, title=None) -> PNGFigure:
+    """One panel per metric, one line per run: ``{label: History}`` → figure.
+
+    Metrics are per-epoch lists of a ``History``; epoch numbers start at 1
+    (the value after that many epochs).
+    """
+    if not histories:
+        raise ValueError("histories must hold at least one run")
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    figsize = figsize or (3.2 * len(metrics), 2.6)
+    fig = PNGFigure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(1, len(metrics), squeeze=False)[0]
+    labels = {"train_loss": "train loss", "train_acc": "train accuracy",
+              "test_acc": "test accuracy", "test_loss": "test loss", "lr": "learning rate"}
+    for ax, metric in zip(axes, metrics):
+        for label, history in histories.items():
+            values = getattr(history, metric)
+            ax.plot(range(1, len(values) + 1), values, label=str(label))
+        set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
+                 "log" if metric in ("train_loss", "lr") else "linear", None)
+    axes[0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.4) -> PNGFigure:
+    """A grid of gray images (d2l's ``show_images``): ``imgs`` is ``(n, H, W)`` or ``(n, 1, H, W)``."""
+    imgs = imgs.detach().cpu() if hasattr(imgs, "detach") else imgs
+    fig = PNGFigure(figsize=(num_cols * scale, num_rows * scale * 1.15), layout="constrained")
+    axes = fig.subplots(num_rows, num_cols, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < len(imgs):
+            img = imgs[i]
+            ax.imshow(img.squeeze(0) if getattr(img, "ndim", 2) == 3 else img, cmap="gray_r")
+            if titles is not None and i < len(titles):
+                ax.set_title(titles[i], fontsize="small")
+    return fig

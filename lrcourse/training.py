@@ -1,0 +1,380 @@
+"""``fit``: the one training loop every chapter uses, and the ``History`` it returns.
+
+What the loop promises:
+
+* The rate for epoch ``e`` (or step ``k``) is in the optimizer *before* that
+  epoch (step) trains. ``History.lr[e]`` is the rate of epoch ``e``'s first
+  step and ``History.step_lr`` the rate every optimizer step used, read from
+  ``optimizer.param_groups[0]["lr"]`` just before ``optimizer.step()``.
+* A scheduler can only drive the optimizer that trains: a scheduler bound to
+  another optimizer is refused; pass a factory ``lambda opt: StepLR(opt, 3)``
+  and ``fit`` builds it on its own optimizer.
+* Losses and accuracies are summed on the device and read back a few times
+  per epoch for the live plot, never every step.
+
+Kinds of ``scheduler``, and when each is applied (``interval='epoch'`` counts
+epochs, ``'step'`` counts optimizer steps, both from 0):
+
+============================  ==============================================
+a schedule ``t -> lr``        group 0's rate is set to ``schedule(t)`` before
+                              update ``t`` (other groups keep their ratio to
+                              group 0). Any callable that maps 0 to a number.
+``LRScheduler``               ``scheduler.step()`` after every epoch / step.
+``ReduceLROnPlateau``         ``scheduler.step(metric)`` after every epoch
+                              with ``monitor`` (default: test loss in mode
+                              'min', test accuracy in 'max'); per step with
+                              the batch's training loss.
+factory ``optimizer -> s``    called once with fit's optimizer; then as above.
+============================  ==============================================
+"""
+from __future__ import annotations
+
+import io
+import math
+import numbers
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+from .config import is_headless, seed_everything, try_gpu
+from .metrics import Accumulator, evaluate, num_correct
+from .plotting import Animator
+
+__all__ = ["History", "fit"]
+
+INTERVALS = ("epoch", "step")
+MONITORS = ("train_loss", "train_acc", "test_loss", "test_acc")
+POINTS_PER_EPOCH = 5  # host read-backs per epoch for the live plot
+
+
+@dataclass
+class History:
+    """What happened in a run, one entry per finished epoch.
+
+    ``train_loss`` and ``train_acc`` average over the epoch's batches as the
+    weights changed; ``test_loss`` and ``test_acc`` are measured after the
+    epoch. ``lr[e]`` is group 0's rate during epoch ``e``'s first step;
+    ``step_lr`` holds group 0's rate for every optimizer step, in order;
+    ``epoch_time`` the seconds of each epoch, evaluation included.
+    ``diverged`` is ``(epoch, step)`` where the training loss was first seen
+    non-finite (the run stopped there), else ``None``.
+    """
+
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    test_loss: list = field(default_factory=list)
+    test_acc: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    epoch_time: list = field(default_factory=list)
+    step_lr: list = field(default_factory=list)
+    diverged: tuple | None = None
+
+    @property
+    def num_epochs(self) -> int:
+        return len(self.train_loss)
+
+    def summary(self) -> str:
+        """One line: final loss and accuracies, and the time per epoch."""
+        if not self.num_epochs:
+            return "no finished epoch" + (f"; diverged at {self.diverged}" if self.diverged else "")
+        per_epoch = sum(self.epoch_time) / self.num_epochs
+        text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
+                f"test acc {self.test_acc[-1]:.3f}, {per_epoch:.1f} s/epoch")
+        return text + (f"; diverged at (epoch, step) {self.diverged}" if self.diverged else "")
+
+    def __repr__(self) -> str:
+        return f"History({self.num_epochs} epochs: {self.summary()})"
+
+
+# ---------------------------------------------------------------- arguments
+
+def _check_lr(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _is_schedule(scheduler) -> bool:
+    """A plain callable is a schedule when it maps t = 0 to a number (schedules are pure)."""
+    if isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)) or not callable(scheduler):
+        return False
+    try:
+        value = scheduler(0)
+    except (TypeError, AttributeError):  # a factory given an int instead of an optimizer
+        return False
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _make_optimizer(net: nn.Module, lr, optimizer, schedule) -> Optimizer:
+    if lr is not None:
+        _check_lr("lr", lr)
+    if optimizer is None:
+        if lr is None:
+            if schedule is None:
+                raise ValueError("give lr (a number) or optimizer; got neither")
+            lr = float(schedule(0))
+        return torch.optim.SGD(net.parameters(), lr=lr)
+    if lr is not None:
+        raise ValueError("give either lr or optimizer, not both: the optimizer has its own rate")
+    if not isinstance(optimizer, Optimizer):
+        if not callable(optimizer):
+            raise TypeError("optimizer must be a torch.optim.Optimizer or a factory params -> optimizer, "
+                            f"got {type(optimizer).__name__}")
+        optimizer = optimizer(net.parameters())
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError("the optimizer factory must return a torch.optim.Optimizer, "
+                            f"got {type(optimizer).__name__}")
+    own = {id(p) for p in net.parameters()}
+    if any(id(p) not in own for g in optimizer.param_groups for p in g["params"]):
+        raise ValueError("optimizer holds parameters that are not net's: build it from net.parameters()")
+    return optimizer
+
+
+# ---------------------------------------------------------------- drivers
+
+class _Driver:
+    """How a kind of scheduler is applied; the base class applies nothing."""
+
+    def __init__(self, interval: str):
+        self.interval = interval
+
+    def start_epoch(self, epoch: int) -> None: ...
+    def start_step(self, step: int) -> None: ...
+    def end_step(self, loss: torch.Tensor) -> None: ...
+    def end_epoch(self, metrics: dict) -> None: ...
+
+
+class _ScheduleDriver(_Driver):
+    """A pure schedule: write ``schedule(t)`` into the groups before update t."""
+
+    def __init__(self, schedule, optimizer: Optimizer, interval: str):
+        super().__init__(interval)
+        self.schedule, self.groups = schedule, optimizer.param_groups
+        base = self.groups[0]["lr"]
+        if len(self.groups) > 1 and not base > 0:
+            raise ValueError("with several parameter groups, group 0's initial lr must be > 0 "
+                             f"(the others keep their ratio to it), got {base!r}")
+        self.ratios = [1.0] + [g["lr"] / base for g in self.groups[1:]]
+
+    def _apply(self, t: int) -> None:
+        lr = self.schedule(t)
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr < 0:
+            raise ValueError(f"scheduler({t}) must return a finite number >= 0, got {lr!r}")
+        for group, ratio in zip(self.groups, self.ratios):
+            group["lr"] = float(lr) * ratio
+
+    def start_epoch(self, epoch):
+        if self.interval == "epoch":
+            self._apply(epoch)
+
+    def start_step(self, step):
+        if self.interval == "step":
+            self._apply(step)
+
+
+class _TorchDriver(_Driver):
+    """A built-in scheduler: its constructor set the rate of update 0; step after each update."""
+
+    def __init__(self, scheduler: LRScheduler, interval: str):
+        super().__init__(interval)
+        self.scheduler = scheduler
+
+    def end_step(self, loss):
+        if self.interval == "step":
+            self.scheduler.step()
+
+    def end_epoch(self, metrics):
+        if self.interval == "epoch":
+            self.scheduler.step()
+
+
+class _PlateauDriver(_Driver):
+    """``ReduceLROnPlateau``, fed the metric it monitors."""
+
+    def __init__(self, scheduler: ReduceLROnPlateau, interval: str, monitor):
+        super().__init__(interval)
+        if interval == "step":
+            if monitor not in (None, "train_loss"):
+                raise ValueError("per step, ReduceLROnPlateau can only monitor the batch's "
+                                 f"'train_loss', got monitor={monitor!r}")
+            if scheduler.mode != "min":
+                raise ValueError("per step, ReduceLROnPlateau monitors the training loss and needs "
+                                 f"mode='min', got mode={scheduler.mode!r}")
+        elif monitor is None:
+            monitor = "test_loss" if scheduler.mode == "min" else "test_acc"
+        elif monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+        self.scheduler, self.monitor = scheduler, monitor
+
+    def end_step(self, loss):
+        if self.interval == "step":
+            self.scheduler.step(float(loss.detach()))  # one host sync per step: inherent to this mode
+
+    def end_epoch(self, metrics):
+        if self.interval == "epoch":
+            self.scheduler.step(metrics[self.monitor])
+
+
+def _make_driver(scheduler, optimizer: Optimizer, interval: str, monitor, schedule) -> _Driver:
+    if scheduler is None or schedule is not None:
+        driver = _Driver(interval) if scheduler is None else \
+            _ScheduleDriver(schedule, optimizer, interval)
+    else:
+        built = scheduler
+        if not isinstance(built, (LRScheduler, ReduceLROnPlateau)):
+            if not callable(built):
+                raise TypeError("scheduler must be None, a schedule t -> lr, a torch LRScheduler, a "
+                                "ReduceLROnPlateau or a factory optimizer -> scheduler; "
+                                f"got {type(scheduler).__name__} {scheduler!r}")
+            built = scheduler(optimizer)
+            if not isinstance(built, (LRScheduler, ReduceLROnPlateau)):
+                raise TypeError("scheduler is neither a schedule (scheduler(0) is no number) nor a "
+                                "factory (scheduler(optimizer) returned "
+                                f"{type(built).__name__}, not an LRScheduler)")
+        if built.optimizer is not optimizer:
+            raise ValueError("scheduler is bound to a different optimizer than the one fit trains "
+                             "with, so its rates would never reach training. Pass a factory "
+                             "instead, e.g. scheduler=lambda opt: StepLR(opt, step_size=3)")
+        if isinstance(built, ReduceLROnPlateau):
+            return _PlateauDriver(built, interval, monitor)
+        driver = _TorchDriver(built, interval)
+    if monitor is not None:
+        raise ValueError("monitor is only used with a ReduceLROnPlateau scheduler")
+    return driver
+
+
+# ---------------------------------------------------------------- progress
+
+class _Progress:
+    """A tqdm bar; headless it stays silent and prints its final line on close."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.headless = is_headless()
+        self.bar = None
+        if not enabled:
+            return
+        if self.headless:
+            from tqdm.std import tqdm
+            self.bar = tqdm(total=total, unit="step", file=io.StringIO(), ascii=False)
+        else:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, unit="step")
+
+    def update(self, n: int, desc: str | None = None, **postfix) -> None:
+        if self.bar is not None:
+            if desc:
+                self.bar.set_description(desc, refresh=False)
+            if postfix:
+                self.bar.set_postfix(postfix, refresh=False)
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            if self.headless:
+                print(self.bar)
+            self.bar.close()
+
+
+# ---------------------------------------------------------------- the loop
+
+def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, optimizer=None,
+        scheduler=None, interval: str = "epoch", loss=None, device=None, animate: bool = True,
+        progress: bool = True, seed: int | None = None, monitor: str | None = None) -> History:
+    """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``test_iter`` after each.
+
+    ``optimizer``: an optimizer over ``net``'s parameters or a factory
+    ``params -> optimizer``; default ``SGD(lr=lr)`` (with a schedule and no
+    ``lr``, ``lr = schedule(0)``). ``scheduler``: see the module docstring.
+    ``interval``: ``'epoch'`` or ``'step'``, what the scheduler counts.
+    ``loss``: default cross-entropy (mean over the batch). ``device``: default
+    the loader's device, else :func:`~lrcourse.config.try_gpu`. ``seed``:
+    seeds Python, NumPy and torch and restarts the loader's shuffling from it
+    (build the net with ``lenet(seed=...)`` for the same initial weights).
+    ``monitor``: what ``ReduceLROnPlateau`` watches, one of ``MONITORS``.
+    """
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
+        raise ValueError(f"num_epochs must be an int >= 1, got {num_epochs!r}")
+    if interval not in INTERVALS:
+        raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    num_batches = len(train_iter)
+    if num_batches == 0:
+        raise ValueError("train_iter holds no batches")
+    if seed is not None:
+        seed_everything(seed)
+        if hasattr(train_iter, "reseed"):
+            train_iter.reseed(seed)
+    schedule = scheduler if _is_schedule(scheduler) else None
+    if device is None:
+        device = getattr(train_iter, "device", None) or try_gpu()
+    device = torch.device(device)
+    net.to(device)
+    optimizer = _make_optimizer(net, lr, optimizer, schedule)
+    driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
+    loss = loss if loss is not None else nn.CrossEntropyLoss()
+
+    history = History()
+    animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
+                        legend=["train loss", "train acc", "test acc"]) if animate else None
+    bar = _Progress(num_epochs * num_batches, progress)
+    every = max(1, num_batches // POINTS_PER_EPOCH) if animate else num_batches
+    group0 = optimizer.param_groups[0]
+    step = 0
+    try:
+        for epoch in range(num_epochs):
+            start = time.perf_counter()
+            driver.start_epoch(epoch)
+            net.train()
+            sums = Accumulator(3)  # loss * batch size, correct predictions, examples
+            epoch_lrs, done = [], 0
+            for i, (X, y) in enumerate(train_iter):
+                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                driver.start_step(step)
+                optimizer.zero_grad(set_to_none=True)
+                y_hat = net(X)
+                l = loss(y_hat, y)
+                l.backward()
+                epoch_lrs.append(group0["lr"])
+                optimizer.step()
+                driver.end_step(l)
+                step += 1
+                with torch.no_grad():
+                    sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
+                if (i + 1) % every == 0 or i + 1 == num_batches:
+                    train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
+                    bar.update(i + 1 - done, desc=f"epoch {epoch + 1}/{num_epochs}")
+                    done = i + 1
+                    if not math.isfinite(train_loss):
+                        history.diverged = (epoch, step - 1)
+                        break
+                    if animator:
+                        animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
+            history.step_lr.extend(float(v) for v in epoch_lrs)
+            if history.diverged:
+                warnings.warn(f"the training loss became non-finite by epoch {epoch}, step "
+                              f"{history.diverged[1]}; the run stopped there", RuntimeWarning,
+                              stacklevel=2)
+                break
+            test_loss, test_acc = evaluate(net, test_iter, loss, device)
+            metrics = dict(train_loss=train_loss, train_acc=train_acc,
+                           test_loss=test_loss, test_acc=test_acc)
+            for name, value in metrics.items():
+                getattr(history, name).append(value)
+            history.lr.append(float(epoch_lrs[0]))
+            history.epoch_time.append(time.perf_counter() - start)
+            driver.end_epoch(metrics)
+            if animator:
+                animator.add(epoch + 1, (None, None, test_acc))
+            bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",
+                       test_acc=f"{test_acc:.3f}")
+    finally:
+        bar.close()
+        if animator:
+            animator.flush()
+    return history

@@ -1,0 +1,111 @@
+"""Shared fixtures: an isolated environment and tiny, valid Fashion-MNIST files."""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lrcourse.data as data
+
+# Sizes of the fake splits (the real ones hold 60 000 and 10 000 examples).
+SMALL_TRAIN, SMALL_TEST = 50, 20
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch, tmp_path_factory):
+    """No LRCOURSE_DATA, a private empty user cache, no network, no stale reads."""
+    monkeypatch.delenv("LRCOURSE_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+    def no_download(folder):  # a test that reaches the network by mistake fails fast
+        raise OSError("network access is disabled in the tests")
+
+    monkeypatch.setattr(data, "_download", no_download)
+    data._read_split.cache_clear()
+    yield
+    data._read_split.cache_clear()
+
+
+@pytest.fixture
+def no_system_copy(monkeypatch, tmp_path):
+    """Hide /usr/share/datasets/fashion-mnist: SYSTEM_DIR points at a missing folder."""
+    missing = tmp_path / "no-system-copy"
+    monkeypatch.setattr(data, "SYSTEM_DIR", missing)
+    return missing
+
+
+@pytest.fixture
+def small_files(monkeypatch):
+    """Make lrcourse.data expect 50 training and 20 test examples."""
+    files = {
+        "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", SMALL_TRAIN),
+        "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", SMALL_TEST),
+    }
+    monkeypatch.setattr(data, "FILES", files)
+    return files
+
+
+def idx_bytes(array: np.ndarray, *, type_code: int = 0x08) -> bytes:
+    """An IDX file's bytes: magic (0, 0, type, ndim), big-endian dims, the data."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, type_code, array.ndim])
+    header += b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, *, gz: bool) -> Path:
+    raw = idx_bytes(array)
+    path = path.with_name(path.name + ".gz") if gz else path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if gz:
+        with gzip.open(path, "wb") as f:
+            f.write(raw)
+    else:
+        path.write_bytes(raw)
+    return path
+
+
+def fake_arrays(n: int, marker: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random images holding both 0 and 255, and labels (i + marker) % 10."""
+    rng = np.random.default_rng(1000 + marker)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    images[0, 0, 0], images[0, 0, 1] = 0, 255
+    labels = ((np.arange(n) + marker) % 10).astype(np.uint8)
+    return images, labels
+
+
+@pytest.fixture
+def make_fmnist(small_files):
+    """``make(folder, marker=0, gz=True, layout='flat'|'torchvision', skip=())``.
+
+    Writes the four small files (``gz`` may be a bool or a set of the file
+    names to gzip) and returns ``{split: (images, labels)}`` as numpy arrays.
+    The labels of a folder made with ``marker`` start at ``marker % 10``, so a
+    test can tell which folder was read.
+    """
+
+    def make(folder, marker=0, *, gz=True, layout="flat", skip=()):
+        folder = Path(folder)
+        target = folder / "FashionMNIST" / "raw" if layout == "torchvision" else folder
+        arrays = {}
+        for split, (images_name, labels_name, n) in small_files.items():
+            images, labels = fake_arrays(n, marker + (0 if split == "train" else 5))
+            arrays[split] = (images, labels)
+            for name, array in ((images_name, images), (labels_name, labels)):
+                if name in skip:
+                    continue
+                zipped = gz if isinstance(gz, bool) else name in gz
+                write_idx(target / name, array, gz=zipped)
+        return arrays
+
+    return make
+
+
+@pytest.fixture
+def fake_fmnist_dir(tmp_path, make_fmnist):
+    """``(folder, arrays)``: a folder holding the four small gzipped files and their contents."""
+    folder = tmp_path / "fmnist"
+    arrays = make_fmnist(folder)
+    return folder, arrays

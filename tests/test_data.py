@@ -1,0 +1,502 @@
+"""TensorLoader and finding, reading and loading Fashion-MNIST."""
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import lrcourse.data as data
+from lrcourse.data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
+                           load_fashion_mnist, read_fashion_mnist)
+
+from conftest import SMALL_TEST, SMALL_TRAIN, idx_bytes
+
+# ------------------------------------------------------------------ TensorLoader
+
+
+def make_loader(n=10, batch_size=4, **kw):
+    X = torch.arange(n, dtype=torch.float32).unsqueeze(1).repeat(1, 3)  # row i is all i
+    y = torch.arange(n)
+    return TensorLoader(X, y, batch_size, **kw)
+
+
+def epoch_order(loader):
+    """The example indices of one pass, checking that X and y stay paired."""
+    order = []
+    for X, y in loader:
+        assert torch.equal(X[:, 0].long(), y) and torch.equal(X[:, 2].long(), y)
+        order += y.tolist()
+    return order
+
+
+@pytest.mark.parametrize("n, b, drop_last, expected", [
+    (10, 4, False, 3), (10, 4, True, 2), (8, 4, False, 2), (8, 4, True, 2),
+    (3, 4, False, 1), (3, 4, True, 0), (10, 1, False, 10),
+])
+def test_len(n, b, drop_last, expected):
+    loader = make_loader(n, b, drop_last=drop_last)
+    assert len(loader) == expected
+    assert sum(1 for _ in loader) == expected
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batch_shapes_and_last_partial_batch(shuffle):
+    loader = make_loader(10, 4, shuffle=shuffle)
+    shapes = [(tuple(X.shape), tuple(y.shape)) for X, y in loader]
+    assert shapes == [((4, 3), (4,)), ((4, 3), (4,)), ((2, 3), (2,))]
+    loader = make_loader(10, 4, shuffle=shuffle, drop_last=True)
+    assert [X.shape[0] for X, _ in loader] == [4, 4]
+
+
+def test_no_shuffle_keeps_the_order():
+    loader = make_loader(10, 4)
+    assert epoch_order(loader) == list(range(10))
+    assert epoch_order(loader) == list(range(10))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 12345])
+def test_shuffle_visits_every_example_once_per_epoch(seed):
+    loader = make_loader(23, 5, shuffle=True, seed=seed)
+    for _ in range(3):
+        order = epoch_order(loader)
+        assert sorted(order) == list(range(23))
+    assert loader.epoch == 3
+
+
+def test_shuffle_with_drop_last_visits_distinct_examples():
+    loader = make_loader(23, 5, shuffle=True, drop_last=True)
+    order = epoch_order(loader)
+    assert len(order) == 20 and len(set(order)) == 20
+
+
+def test_same_seed_same_order_and_epochs_differ():
+    a = make_loader(50, 8, shuffle=True, seed=7)
+    b = make_loader(50, 8, shuffle=True, seed=7)
+    a_epochs = [epoch_order(a) for _ in range(3)]
+    b_epochs = [epoch_order(b) for _ in range(3)]
+    assert a_epochs == b_epochs
+    assert a_epochs[0] != a_epochs[1] != a_epochs[2] != a_epochs[0]
+    assert a_epochs[0] != list(range(50))
+    c = make_loader(50, 8, shuffle=True, seed=8)
+    assert epoch_order(c) != a_epochs[0]
+
+
+def test_reseed_restarts_and_epoch_resumes():
+    loader = make_loader(40, 8, shuffle=True, seed=3)
+    first, second = epoch_order(loader), epoch_order(loader)
+    loader.reseed(3)
+    assert loader.epoch == 0 and loader.seed == 3
+    assert epoch_order(loader) == first
+    loader.epoch = 1  # resume at the second pass
+    assert epoch_order(loader) == second
+    loader.reseed(4)
+    assert epoch_order(loader) != first
+
+
+def test_reseed_rejects_bad_seed():
+    loader = make_loader()
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*63 - 1\], got -1"):
+        loader.reseed(-1)
+
+
+@pytest.mark.parametrize("epoch", [0, 1, 5])
+def test_permutation_is_what_iteration_yields(epoch):
+    loader = make_loader(30, 7, shuffle=True, seed=11)
+    perm = loader.permutation(epoch)
+    assert sorted(perm.tolist()) == list(range(30))
+    loader.epoch = epoch
+    assert epoch_order(loader) == perm.tolist()
+    assert torch.equal(loader.permutation(epoch), perm)
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_stay_on_the_tensors_device(shuffle):
+    # The meta device holds no data, so any copy to the CPU would show.
+    X = torch.empty(10, 3, device="meta")
+    y = torch.empty(10, dtype=torch.long, device="meta")
+    loader = TensorLoader(X, y, 4, shuffle=shuffle)
+    assert loader.device == torch.device("meta")
+    batches = list(loader)
+    assert len(batches) == 3
+    assert all(Xb.device.type == "meta" and yb.device.type == "meta" for Xb, yb in batches)
+    assert loader.permutation(0).device.type == "meta"
+    cpu = make_loader(10, 4, shuffle=shuffle)
+    assert all(Xb.device == cpu.X.device for Xb, _ in cpu)
+
+
+def test_properties_and_repr():
+    loader = make_loader(10, 4, shuffle=True)
+    assert loader.num_examples == 10 and loader.batch_size == 4
+    assert repr(loader) == ("TensorLoader(10 examples, batch_size=4, 3 batches, "
+                            "shuffle=True, device=cpu)")
+
+
+def test_numpy_int_batch_size_accepted():
+    assert len(make_loader(10, np.int64(4))) == 3
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, "4", None])
+def test_bad_batch_size(batch_size):
+    with pytest.raises(ValueError, match=r"batch_size must be an int >= 1, got "):
+        make_loader(10, batch_size)
+
+
+@pytest.mark.parametrize("seed", [-1, 0.5, False])
+def test_bad_seed(seed):
+    with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*63 - 1\]"):
+        make_loader(10, 4, seed=seed)
+
+
+def test_mismatched_lengths():
+    with pytest.raises(ValueError, match=r"X and y must hold the same number of examples, got 10 and 9"):
+        TensorLoader(torch.zeros(10, 2), torch.zeros(9), 4)
+
+
+def test_different_devices():
+    with pytest.raises(ValueError, match=r"X and y must be on the same device"):
+        TensorLoader(torch.zeros(10, 2), torch.zeros(10, device="meta"), 4)
+
+
+def test_empty_data():
+    with pytest.raises(ValueError, match=r"X and y hold no examples"):
+        TensorLoader(torch.zeros(0, 2), torch.zeros(0), 4)
+
+
+@pytest.mark.parametrize("X, y, names", [
+    ([[1.0], [2.0]], torch.zeros(2), "list and Tensor"),
+    (torch.zeros(2, 1), np.zeros(2), "Tensor and ndarray"),
+])
+def test_non_tensors(X, y, names):
+    with pytest.raises(TypeError, match=rf"X and y must be tensors, got {names}"):
+        TensorLoader(X, y, 1)
+
+
+# ------------------------------------------------------- finding the files
+
+
+def test_fake_files_are_read_exactly(fake_fmnist_dir, no_system_copy):
+    folder, arrays = fake_fmnist_dir
+    for split, n in (("train", SMALL_TRAIN), ("test", SMALL_TEST)):
+        X, y = read_fashion_mnist(split, root=folder)
+        assert X.dtype == torch.uint8 and X.shape == (n, 28, 28)
+        assert y.dtype == torch.int64 and y.shape == (n,)
+        assert np.array_equal(X.numpy(), arrays[split][0])
+        assert np.array_equal(y.numpy(), arrays[split][1])
+
+
+def test_read_rejects_unknown_split(fake_fmnist_dir):
+    with pytest.raises(ValueError, match=r"split must be 'train' or 'test', got 'valid'"):
+        read_fashion_mnist("valid", root=fake_fmnist_dir[0])
+
+
+def test_fashion_mnist_dirs_lists_the_places_in_order(monkeypatch, tmp_path):
+    monkeypatch.setenv("LRCOURSE_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    places = data.fashion_mnist_dirs(tmp_path / "root")
+    assert places == [
+        ("$LRCOURSE_DATA", tmp_path / "env"),
+        ("root argument", tmp_path / "root"),
+        ("user cache", tmp_path / "xdg" / "lrcourse"),
+        ("system copy", data.SYSTEM_DIR),
+    ]
+    monkeypatch.delenv("LRCOURSE_DATA")
+    assert [folder for _, folder in data.fashion_mnist_dirs()][:2] == [None, None]
+
+
+@pytest.fixture
+def four_places(monkeypatch, tmp_path, make_fmnist):
+    """Fake data in every place searched; the test labels start at 6, 7, 8, 9 there."""
+    env, root = tmp_path / "env", tmp_path / "root"
+    cache = tmp_path / "xdg" / "lrcourse"
+    system = tmp_path / "system"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(data, "SYSTEM_DIR", system)
+    for marker, folder in enumerate((env, root, cache, system), start=1):
+        make_fmnist(folder, marker)
+    return {"env": env, "root": root, "cache": cache, "system": system}
+
+
+def first_test_label(root=None):
+    return int(read_fashion_mnist("test", root)[1][0])
+
+
+def test_lrcourse_data_beats_root(monkeypatch, four_places):
+    monkeypatch.setenv("LRCOURSE_DATA", str(four_places["env"]))
+    assert first_test_label(four_places["root"]) == 6
+
+
+def test_root_beats_user_cache(four_places):
+    assert first_test_label(four_places["root"]) == 7
+
+
+def test_user_cache_beats_system_copy(four_places):
+    assert first_test_label() == 8
+
+
+def test_system_copy_is_last(four_places):
+    import shutil
+
+    shutil.rmtree(four_places["cache"])
+    assert first_test_label() == 9
+
+
+def test_incomplete_folder_is_skipped(monkeypatch, tmp_path, make_fmnist, four_places):
+    partial = tmp_path / "partial"
+    make_fmnist(partial, marker=0, skip={"t10k-labels-idx1-ubyte"})
+    monkeypatch.setenv("LRCOURSE_DATA", str(partial))
+    assert first_test_label(four_places["root"]) == 7
+    monkeypatch.setenv("LRCOURSE_DATA", str(tmp_path / "does-not-exist"))
+    assert first_test_label(four_places["root"]) == 7
+
+
+def test_lrcourse_data_expands_user(monkeypatch, tmp_path, make_fmnist, no_system_copy):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    make_fmnist(tmp_path / "mydata", marker=3)
+    monkeypatch.setenv("LRCOURSE_DATA", "~/mydata")
+    assert first_test_label() == 8
+
+
+def test_torchvision_layout_is_found(tmp_path, make_fmnist, no_system_copy):
+    arrays = make_fmnist(tmp_path / "tv", layout="torchvision")
+    X, y = read_fashion_mnist("train", root=tmp_path / "tv")
+    assert np.array_equal(X.numpy(), arrays["train"][0])
+    assert np.array_equal(y.numpy(), arrays["train"][1])
+
+
+@pytest.mark.parametrize("gz", [True, False, {"train-images-idx3-ubyte", "t10k-labels-idx1-ubyte"}],
+                         ids=["gzipped", "plain", "mixed"])
+def test_gzipped_and_plain_files_read_the_same(tmp_path, make_fmnist, no_system_copy, gz):
+    arrays = make_fmnist(tmp_path / "d", gz=gz)
+    suffixes = {p.suffix for p in (tmp_path / "d").iterdir()}
+    assert suffixes == ({".gz"} if gz is True else {""} if gz is False else {".gz", ""})
+    for split in ("train", "test"):
+        X, y = read_fashion_mnist(split, root=tmp_path / "d")
+        assert np.array_equal(X.numpy(), arrays[split][0])
+        assert np.array_equal(y.numpy(), arrays[split][1])
+
+
+# ------------------------------------------------------ load_fashion_mnist
+
+
+def test_load_fashion_mnist_tensors(fake_fmnist_dir, no_system_copy):
+    folder, arrays = fake_fmnist_dir
+    train_iter, test_iter = load_fashion_mnist(16, root=folder)
+    assert isinstance(train_iter, TensorLoader) and isinstance(test_iter, TensorLoader)
+    assert (train_iter.num_examples, test_iter.num_examples) == (SMALL_TRAIN, SMALL_TEST)
+    assert (len(train_iter), len(test_iter)) == (4, 2)  # 50 / 16 and 20 / 16, rounded up
+    assert train_iter.shuffle and not test_iter.shuffle
+    X, y = next(iter(train_iter))
+    assert X.dtype == torch.float32 and X.shape == (16, 1, 28, 28)
+    assert y.dtype == torch.int64 and y.shape == (16,)
+    for loader, split in ((train_iter, "train"), (test_iter, "test")):
+        images, labels = arrays[split]
+        assert loader.X.min() == 0 and loader.X.max() == 1
+        expected = torch.from_numpy(images.astype(np.float32) / np.float32(255)).unsqueeze(1)
+        assert torch.equal(loader.X, expected)
+        assert torch.equal(loader.y, torch.from_numpy(labels.astype(np.int64)))
+    # the test loader keeps the file's order
+    assert torch.equal(torch.cat([y for _, y in test_iter]), torch.from_numpy(arrays["test"][1]).long())
+
+
+def test_load_fashion_mnist_device(fake_fmnist_dir, no_system_copy):
+    train_iter, test_iter = load_fashion_mnist(8, root=fake_fmnist_dir[0], device="cpu")
+    assert train_iter.device == test_iter.device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("limit, n_train, n_test", [(7, 7, 7), (30, 30, 20), (1000, 50, 20), (None, 50, 20)])
+def test_load_fashion_mnist_limit(fake_fmnist_dir, no_system_copy, limit, n_train, n_test):
+    folder, arrays = fake_fmnist_dir
+    train_iter, test_iter = load_fashion_mnist(4, root=folder, limit=limit)
+    assert (train_iter.num_examples, test_iter.num_examples) == (n_train, n_test)
+    assert torch.equal(train_iter.y, torch.from_numpy(arrays["train"][1][:n_train]).long())
+
+
+def test_load_fashion_mnist_seed(fake_fmnist_dir, no_system_copy):
+    folder = fake_fmnist_dir[0]
+
+    def first_epoch(seed):
+        train_iter, _ = load_fashion_mnist(10, root=folder, seed=seed)
+        assert train_iter.seed == seed
+        return torch.cat([X.sum(dim=(1, 2, 3)) for X, _ in train_iter])
+
+    a, b, c = first_epoch(1), first_epoch(1), first_epoch(2)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert torch.allclose(a.sort().values, c.sort().values)  # same examples, other order
+
+
+@pytest.mark.parametrize("batch_size, kw, name", [
+    (0, {}, "batch_size"), (2.5, {}, "batch_size"), (True, {}, "batch_size"),
+    (8, dict(limit=0), "limit"), (8, dict(limit=-5), "limit"), (8, dict(limit=1.5), "limit"),
+    (8, dict(seed=-1), "seed"), (8, dict(seed="0"), "seed"),
+])
+def test_load_fashion_mnist_bad_arguments(fake_fmnist_dir, batch_size, kw, name):
+    with pytest.raises(ValueError, match=rf"^{name} must be an int (>= |in )"):
+        load_fashion_mnist(batch_size, root=fake_fmnist_dir[0], **kw)
+
+
+# ----------------------------------------------------- missing and download
+
+
+def test_missing_data_offline_explains_everything(monkeypatch, tmp_path, no_system_copy, small_files):
+    calls = []
+
+    def fail(folder):
+        calls.append(folder)
+        raise OSError("no network")
+
+    monkeypatch.setattr(data, "_download", fail)
+    env, root = tmp_path / "env-data", tmp_path / "root-data"
+    root.mkdir()  # present but empty
+    monkeypatch.setenv("LRCOURSE_DATA", str(env))
+    cache = data._user_cache()
+    with pytest.raises(DataNotFoundError, match=r"^Fashion-MNIST was not found and could not be downloaded") as info:
+        load_fashion_mnist(8, root=root)
+    assert isinstance(info.value, FileNotFoundError)
+    message = str(info.value)
+    assert f"$LRCOURSE_DATA: {env} (missing)" in message
+    assert f"root argument: {root} (incomplete)" in message
+    assert f"user cache: {cache} (missing)" in message
+    assert f"system copy: {no_system_copy} (missing)" in message
+    assert f"Download into {root} failed: OSError: no network" in message
+    assert "apt-get install dataset-fashion-mnist" in message
+    assert "set LRCOURSE_DATA" in message
+    assert calls == [root]
+
+
+def test_missing_data_without_env_or_root(monkeypatch, no_system_copy, small_files):
+    calls = []
+
+    def fail(folder):
+        calls.append(folder)
+        raise OSError("no network")
+
+    monkeypatch.setattr(data, "_download", fail)
+    with pytest.raises(FileNotFoundError, match=r"\$LRCOURSE_DATA: not set") as info:
+        read_fashion_mnist("train")
+    assert isinstance(info.value, DataNotFoundError)
+    assert "root argument: not set" in str(info.value)
+    assert calls == [data._user_cache()]  # the download goes to the user cache
+    assert re.search(rf"Download into {re.escape(str(data._user_cache()))} failed: OSError: no network",
+                     str(info.value))
+
+
+def test_download_that_leaves_nothing(monkeypatch, no_system_copy, small_files):
+    monkeypatch.setattr(data, "_download", lambda folder: None)
+    with pytest.raises(DataNotFoundError, match=r"RuntimeError: the download left no complete set of files"):
+        read_fashion_mnist("test")
+
+
+@pytest.mark.parametrize("use_root", [False, True])
+def test_successful_download_is_used(monkeypatch, tmp_path, make_fmnist, no_system_copy, use_root):
+    calls, made = [], {}
+
+    def fake_download(folder):
+        calls.append(folder)
+        made.update(make_fmnist(folder, marker=2, layout="torchvision"))
+
+    monkeypatch.setattr(data, "_download", fake_download)
+    root = tmp_path / "root" if use_root else None
+    train_iter, test_iter = load_fashion_mnist(8, root=root)
+    target = root if use_root else data._user_cache()
+    assert calls == [target]
+    assert (target / "FashionMNIST" / "raw" / "train-images-idx3-ubyte.gz").is_file()
+    assert torch.equal(test_iter.y, torch.from_numpy(made["test"][1]).long())
+    # the next call finds the downloaded files and does not download again
+    load_fashion_mnist(8, root=root)
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------- bad files
+
+
+def test_truncated_file(fake_fmnist_dir, no_system_copy, tmp_path):
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    for path in fake_fmnist_dir[0].iterdir():  # ungzip every file
+        (folder / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
+    images = folder / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(ValueError, match=re.escape(str(images)) + r".*truncated"):
+        read_fashion_mnist("train", root=folder)
+    # the test split is intact and still reads
+    assert read_fashion_mnist("test", root=folder)[0].shape == (SMALL_TEST, 28, 28)
+
+
+def test_truncated_gzip_stream(fake_fmnist_dir, no_system_copy):
+    folder = fake_fmnist_dir[0]
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-12])
+    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not a readable IDX file"):
+        read_fashion_mnist("test", root=folder)
+
+
+def test_gz_name_but_not_gzip(fake_fmnist_dir, no_system_copy):
+    folder = fake_fmnist_dir[0]
+    labels = folder / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(gzip.decompress(labels.read_bytes()))
+    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not a readable IDX file"):
+        read_fashion_mnist("test", root=folder)
+
+
+@pytest.mark.parametrize("magic", [b"\x00\x00\x08\x03", b"\x00\x00\x0d\x01", b"\x01\x00\x08\x01"],
+                         ids=["images-magic", "float-type", "nonzero-prefix"])
+def test_wrong_magic(fake_fmnist_dir, no_system_copy, magic):
+    folder = fake_fmnist_dir[0]
+    labels = folder / "train-labels-idx1-ubyte.gz"
+    raw = gzip.decompress(labels.read_bytes())
+    labels.write_bytes(gzip.compress(magic + raw[4:]))
+    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not an IDX file of 1-d unsigned bytes"):
+        read_fashion_mnist("train", root=folder)
+
+
+def test_wrong_number_of_examples(fake_fmnist_dir, no_system_copy):
+    folder = fake_fmnist_dir[0]
+    images = folder / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(idx_bytes(np.zeros((SMALL_TEST - 1, 28, 28), np.uint8))))
+    with pytest.raises(ValueError, match=re.escape(str(images))
+                       + rf" holds shape \({SMALL_TEST - 1}, 28, 28\).*expected \({SMALL_TEST}, 28, 28\)"):
+        read_fashion_mnist("test", root=folder)
+
+
+def test_empty_file(fake_fmnist_dir, no_system_copy):
+    folder = fake_fmnist_dir[0]
+    images = folder / "t10k-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(b""))
+    with pytest.raises(ValueError, match=re.escape(str(images)) + " is not an IDX file"):
+        read_fashion_mnist("test", root=folder)
+
+
+# ------------------------------------------------------------- labels
+
+
+def test_get_fashion_mnist_labels():
+    assert get_fashion_mnist_labels(range(10)) == [
+        "t-shirt", "trouser", "pullover", "dress", "coat",
+        "sandal", "shirt", "sneaker", "bag", "ankle boot"]
+    assert get_fashion_mnist_labels(torch.tensor([9, 0, 9])) == ["ankle boot", "t-shirt", "ankle boot"]
+    assert get_fashion_mnist_labels(np.array([3], dtype=np.uint8)) == ["dress"]
+    assert get_fashion_mnist_labels([]) == []
+
+
+# ---------------------------------------------------------- the real files
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="the system copy /usr/share/datasets/fashion-mnist is absent "
+                           "(apt-get install dataset-fashion-mnist)")
+def test_real_system_copy():
+    assert data.SYSTEM_DIR == Path("/usr/share/datasets/fashion-mnist")
+    train_iter, test_iter = load_fashion_mnist(256, device="cpu")
+    assert (train_iter.num_examples, test_iter.num_examples) == (60000, 10000)
+    assert (len(train_iter), len(test_iter)) == (235, 40)
+    assert torch.equal(torch.bincount(train_iter.y, minlength=10), torch.full((10,), 6000))
+    assert torch.equal(torch.bincount(test_iter.y, minlength=10), torch.full((10,), 1000))
+    seen = torch.cat([y for _, y in train_iter])
+    assert seen.shape == (60000,)
+    assert torch.equal(torch.bincount(seen, minlength=10), torch.full((10,), 6000))
+    X, _ = next(iter(test_iter))
+    assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
+    assert 0 <= float(X.min()) and float(X.max()) <= 1
