@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .config import is_headless
 
-__all__ = ["Animator", "PNGFigure", "plot_histories", "show_images"]
+__all__ = ["Animator", "PNGFigure", "Table", "plot_histories", "results_table", "show_images"]
 
 DPI = 100
 
@@ -203,3 +203,63 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
             if titles is not None and i < len(titles):
                 ax.set_title(titles[i], fontsize="small")
     return fig
+
+
+class Table:
+    """A small results table that shows as HTML in a notebook and as text elsewhere."""
+
+    def __init__(self, header: list[str], rows: list[list[str]], caption: str | None = None):
+        self.header, self.rows, self.caption = list(header), [list(r) for r in rows], caption
+
+    def _repr_html_(self) -> str:
+        from html import escape
+        head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                       for row in self.rows)
+        cap = f"<caption>{escape(self.caption)}</caption>" if self.caption else ""
+        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def __str__(self) -> str:
+        cols = [self.header] + self.rows
+        widths = [max(len(r[i]) for r in cols) for i in range(len(self.header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cols]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(([self.caption] if self.caption else []) + lines)
+
+    __repr__ = __str__
+
+
+def _mean_std(values) -> str:
+    import statistics
+    values = list(values)
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def results_table(runs: dict, *, label: str = "run", caption: str | None = None) -> Table:
+    """Mean ± sample standard deviation over seeds: ``{label: [History, ...]}`` → :class:`Table`.
+
+    Columns: number of runs, final train loss, final train and test accuracy,
+    best test accuracy over the epochs, seconds per epoch. A run that
+    diverged counts with the values of its last finished epoch (or NaN).
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one entry")
+    nan = float("nan")
+    rows = []
+    for name, histories in runs.items():
+        histories = histories if isinstance(histories, (list, tuple)) else [histories]
+        if not histories:
+            raise ValueError(f"runs[{name!r}] holds no History")
+        last = lambda h, k: getattr(h, k)[-1] if getattr(h, k) else nan  # noqa: E731
+        rows.append([
+            str(name), str(len(histories)),
+            _mean_std(last(h, "train_loss") for h in histories),
+            _mean_std(last(h, "train_acc") for h in histories),
+            _mean_std(last(h, "test_acc") for h in histories),
+            _mean_std(max(h.test_acc, default=nan) for h in histories),
+            f"{sum(sum(h.epoch_time) for h in histories) / max(1, sum(h.num_epochs for h in histories)):.1f}",
+        ])
+    header = [label, "runs", "train loss", "train acc", "test acc", "best test acc", "s/epoch"]
+    return Table(header, rows, caption)
