@@ -183,7 +183,7 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
             values = getattr(history, metric)
             ax.plot(range(1, len(values) + 1), values, label=str(label))
         set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
-                 "log" if metric in ("train_loss", "lr") else "linear", None)
+                 "log" if metric == "lr" else "linear", None)
     axes[0].legend(fontsize="small")
     if title:
         fig.suptitle(title)
@@ -213,11 +213,13 @@ class Table:
 
     def _repr_html_(self) -> str:
         from html import escape
-        head = "".join(f"<th>{escape(h)}</th>" for h in self.header)
-        body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+        pad = 'style="padding: 0.2em 0.8em; text-align: right"'
+        head = "".join(f"<th {pad}>{escape(h)}</th>" for h in self.header)
+        body = "".join("<tr>" + "".join(f"<td {pad}>{escape(c)}</td>" for c in row) + "</tr>"
                        for row in self.rows)
         cap = f"<caption>{escape(self.caption)}</caption>" if self.caption else ""
-        return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        return (f'<table style="border-collapse: collapse">{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table>")
 
     def __str__(self) -> str:
         cols = [self.header] + self.rows

@@ -320,7 +320,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     loss = loss if loss is not None else nn.CrossEntropyLoss()
 
     history = History()
-    animator = Animator(xlabel="epoch", xlim=[1, num_epochs],
+    animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
                         legend=["train loss", "train acc", "test acc"]) if animate else None
     bar = _Progress(num_epochs * num_batches, progress)
     every = max(1, num_batches // POINTS_PER_EPOCH) if animate else num_batches

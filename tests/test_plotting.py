@@ -288,7 +288,7 @@ def test_plot_histories_one_axes_per_metric_one_line_per_run():
                                  ("train loss", "train accuracy", "test accuracy")):
         assert ax.get_ylabel() == label and ax.get_xlabel() == "epoch"
         assert line_data(ax) == [([1, 2, 3], getattr(runs[name], metric)) for name in runs]
-    assert [ax.get_yscale() for ax in axes] == ["log", "linear", "linear"]
+    assert [ax.get_yscale() for ax in axes] == ["linear", "linear", "linear"]
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["lr=0.1", "lr=0.3"]
     assert fig._suptitle is not None and fig._suptitle.get_text() == "two runs"
     assert fig._repr_png_().startswith(PNG_SIGNATURE)
@@ -307,3 +307,46 @@ def test_plot_histories_single_metric_and_options():
 def test_plot_histories_empty():
     with pytest.raises(ValueError, match=r"histories must hold at least one run"):
         plot_histories({})
+
+
+def test_results_table_mean_and_std_over_seeds():
+    from lrcourse import results_table
+    from lrcourse.training import History
+
+    def h(test_acc, seconds=2.0):
+        return History(train_loss=[1.0, 0.5], train_acc=[0.5, 0.8], test_acc=[0.7, test_acc],
+                       epoch_time=[seconds, seconds])
+
+    table = results_table({0.3: [h(0.8), h(0.9)], 0.03: h(0.6)}, label="lr", caption="cap")
+    assert table.header == ["lr", "runs", "train loss", "train acc", "test acc", "best test acc",
+                            "s/epoch"]
+    assert table.rows[0] == ["0.3", "2", "0.500 ± 0.000", "0.800 ± 0.000", "0.850 ± 0.071",
+                             "0.850 ± 0.071", "2.0"]
+    assert table.rows[1][:5] == ["0.03", "1", "0.500", "0.800", "0.600"]
+    assert table.rows[1][5] == "0.700"  # best epoch, not the last
+    html = table._repr_html_()
+    assert html.count("<tr>") == 3 and "<caption>cap</caption>" in html and "0.850 ± 0.071" in html
+    text = str(table).splitlines()
+    assert text[0] == "cap" and text[1].startswith("lr") and set(text[2]) <= {"-", " "}
+
+
+def test_results_table_rejects_empty_input():
+    from lrcourse import results_table
+
+    with pytest.raises(ValueError, match="runs must hold at least one entry"):
+        results_table({})
+    with pytest.raises(ValueError, match=r"runs\[0.3\] holds no History"):
+        results_table({0.3: []})
+
+
+def test_show_images_grid_with_titles():
+    from lrcourse import show_images
+
+    imgs = torch.rand(5, 1, 28, 28)
+    fig = show_images(imgs, 2, 3, titles=["a", "b", "c", "d", "e"])
+    assert len(fig.axes) == 6
+    shown = [ax for ax in fig.axes if ax.get_images()]
+    assert len(shown) == 5
+    assert [ax.get_title() for ax in shown] == ["a", "b", "c", "d", "e"]
+    assert shown[0].get_images()[0].get_array().shape == (28, 28)
+    assert fig._repr_png_().startswith(PNG_SIGNATURE)
