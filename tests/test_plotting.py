@@ -342,6 +342,8 @@ def test_results_table_rejects_empty_input():
 def test_show_images_grid_with_titles():
     from lrcourse import show_images
 
+    import torch
+
     imgs = torch.rand(5, 1, 28, 28)
     fig = show_images(imgs, 2, 3, titles=["a", "b", "c", "d", "e"])
     assert len(fig.axes) == 6
