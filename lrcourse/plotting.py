@@ -192,14 +192,16 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
 
 def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.4) -> PNGFigure:
     """A grid of gray images (d2l's ``show_images``): ``imgs`` is ``(n, H, W)`` or ``(n, 1, H, W)``."""
-    imgs = imgs.detach().cpu() if hasattr(imgs, "detach") else imgs
+    import numpy as np
+
+    imgs = np.asarray(imgs.detach().cpu() if hasattr(imgs, "detach") else imgs)
     fig = PNGFigure(figsize=(num_cols * scale, num_rows * scale * 1.15), layout="constrained")
     axes = fig.subplots(num_rows, num_cols, squeeze=False).ravel()
     for i, ax in enumerate(axes):
         ax.set_axis_off()
         if i < len(imgs):
             img = imgs[i]
-            ax.imshow(img.squeeze(0) if getattr(img, "ndim", 2) == 3 else img, cmap="gray_r")
+            ax.imshow(img[0] if img.ndim == 3 else img, cmap="gray_r")
             if titles is not None and i < len(titles):
                 ax.set_title(titles[i], fontsize="small")
     return fig
