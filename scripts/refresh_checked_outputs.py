@@ -4,7 +4,9 @@ Usage: .venv/bin/python scripts/refresh_checked_outputs.py chapters/01_training_
 
 Cells marked ``# NBVAL_CHECK_OUTPUT`` keep the outputs of this run (they are
 deterministic: shapes, counts, tables); every other cell is stored without
-outputs and execution counts, as the repository wants its notebooks.
+outputs and execution counts, as the repository wants its notebooks. nbval
+takes a checked cell without an execution count for an unrun cell, so checked
+cells keep theirs, renumbered 1, 2, 3, ...
 """
 import os
 import sys
@@ -20,14 +22,17 @@ def refresh(path: str) -> None:
     os.environ.update(LRCOURSE_QUICK="1", LRCOURSE_HEADLESS="1")
     NotebookClient(nb, timeout=600, kernel_name="python3",
                    resources={"metadata": {"path": os.path.dirname(path) or "."}}).execute()
+    count = 0
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         cell.execution_count = None
         if MARK in cell.source:
+            count += 1
+            cell.execution_count = count
             for out in cell.outputs:
                 if "execution_count" in out:
-                    out["execution_count"] = None
+                    out["execution_count"] = count
         else:
             cell.outputs = []
         cell.metadata.pop("execution", None)
