@@ -41,7 +41,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from .config import is_headless, seed_everything, try_gpu
+from .config import check_seed, is_headless, seed_everything, try_gpu
 from .metrics import Accumulator, evaluate, num_correct
 from .plotting import Animator
 
@@ -303,13 +303,14 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
         raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    num_batches = len(train_iter)
+    try:
+        num_batches = len(train_iter)
+    except TypeError:
+        raise TypeError("train_iter must have a len() (its batches per epoch), got "
+                        f"{type(train_iter).__name__}") from None
     if num_batches == 0:
         raise ValueError("train_iter holds no batches")
-    if seed is not None:
-        seed_everything(seed)
-        if hasattr(train_iter, "reseed"):
-            train_iter.reseed(seed)
+    check_seed(seed, allow_none=True)
     schedule = scheduler if _is_schedule(scheduler) else None
     if device is None:
         device = getattr(train_iter, "device", None) or try_gpu()
@@ -318,6 +319,10 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     optimizer = _make_optimizer(net, lr, optimizer, schedule)
     driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
     loss = loss if loss is not None else nn.CrossEntropyLoss()
+    if seed is not None:  # only once every argument is known to be good
+        seed_everything(seed)
+        if hasattr(train_iter, "reseed"):
+            train_iter.reseed(seed)
 
     history = History()
     animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),

@@ -309,6 +309,17 @@ def test_empty_train_iter_and_wrong_net():
     train_iter, test_iter = make_data()
     with pytest.raises(ValueError, match="train_iter holds no batches"):
         fit(make_net(), [], test_iter, num_epochs=1, lr=0.1, animate=False, progress=False)
+    with pytest.raises(TypeError, match="train_iter must have a len()"):
+        fit(make_net(), iter(train_iter), test_iter, num_epochs=1, lr=0.1, animate=False,
+            progress=False)
     with pytest.raises(TypeError, match="net must be a torch.nn.Module"):
         fit(lambda X: X, train_iter, test_iter, num_epochs=1, lr=0.1, animate=False,
             progress=False)
+
+
+def test_bad_arguments_leave_the_random_state_alone():
+    state = torch.get_rng_state()
+    bad("interval must be", lr=0.1, interval="batch", seed=5)
+    bad("scheduler must be None", TypeError, lr=0.1, scheduler="cosine", seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    bad(r"seed must be an int in \[0, 2\*\*63 - 1\]", lr=0.1, seed=-1)
