@@ -238,7 +238,7 @@ def _mean_std(values) -> str:
     values = list(values)
     if len(values) == 1:
         return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+    return f"{statistics.mean(values):.3f}\u00a0±\u00a0{statistics.stdev(values):.3f}"  # no line break
 
 
 def results_table(runs: dict, *, label: str = "run", caption: str | None = None) -> Table:

@@ -320,12 +320,12 @@ def test_results_table_mean_and_std_over_seeds():
     table = results_table({0.3: [h(0.8), h(0.9)], 0.03: h(0.6)}, label="lr", caption="cap")
     assert table.header == ["lr", "runs", "train loss", "train acc", "test acc", "best test acc",
                             "s/epoch"]
-    assert table.rows[0] == ["0.3", "2", "0.500 ± 0.000", "0.800 ± 0.000", "0.850 ± 0.071",
-                             "0.850 ± 0.071", "2.0"]
+    assert table.rows[0] == ["0.3", "2", "0.500\u00a0±\u00a00.000", "0.800\u00a0±\u00a00.000", "0.850\u00a0±\u00a00.071",
+                             "0.850\u00a0±\u00a00.071", "2.0"]
     assert table.rows[1][:5] == ["0.03", "1", "0.500", "0.800", "0.600"]
     assert table.rows[1][5] == "0.700"  # best epoch, not the last
     html = table._repr_html_()
-    assert html.count("<tr>") == 3 and "<caption>cap</caption>" in html and "0.850 ± 0.071" in html
+    assert html.count("<tr>") == 3 and "<caption>cap</caption>" in html and "0.850\u00a0±\u00a00.071" in html
     text = str(table).splitlines()
     assert text[0] == "cap" and text[1].startswith("lr") and set(text[2]) <= {"-", " "}
 
