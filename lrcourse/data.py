@@ -37,6 +37,7 @@ __all__ = [
     "DataNotFoundError",
     "load_fashion_mnist",
     "fashion_mnist_dirs",
+    "find_offline",
     "read_fashion_mnist",
     "get_fashion_mnist_labels",
     "SYSTEM_DIR",
@@ -187,13 +188,21 @@ def _download(folder: Path) -> None:
         FashionMNIST(root=str(folder), train=train, download=True)
 
 
-def _locate(root=None) -> dict[str, Path]:
-    places = fashion_mnist_dirs(root)
-    for _, folder in places:
+def find_offline(root=None) -> dict[str, Path] | None:
+    """The four files from the first searched folder that holds them all, else None."""
+    for _, folder in fashion_mnist_dirs(root):
         if folder is not None and folder.is_dir():
             found = _find_all(folder)
             if found:
                 return found
+    return None
+
+
+def _locate(root=None) -> dict[str, Path]:
+    found = find_offline(root)
+    if found:
+        return found
+    places = fashion_mnist_dirs(root)
     target = Path(root).expanduser() if root is not None else _user_cache()
     try:
         _download(target)

@@ -8,6 +8,7 @@ are a cell's last value; pyplot's inline backend never shows them twice.
 from __future__ import annotations
 
 import io
+import statistics
 import time
 import weakref
 
@@ -234,7 +235,6 @@ class Table:
 
 
 def _mean_std(values) -> str:
-    import statistics
     values = list(values)
     if len(values) == 1:
         return f"{values[0]:.3f}"
@@ -251,12 +251,16 @@ def results_table(runs: dict, *, label: str = "run", caption: str | None = None)
     if not runs:
         raise ValueError("runs must hold at least one entry")
     nan = float("nan")
+
+    def last(h, metric):
+        values = getattr(h, metric)
+        return values[-1] if values else nan
+
     rows = []
     for name, histories in runs.items():
         histories = histories if isinstance(histories, (list, tuple)) else [histories]
         if not histories:
             raise ValueError(f"runs[{name!r}] holds no History")
-        last = lambda h, k: getattr(h, k)[-1] if getattr(h, k) else nan  # noqa: E731
         rows.append([
             str(name), str(len(histories)),
             _mean_std(last(h, "train_loss") for h in histories),

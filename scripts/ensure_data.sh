@@ -4,11 +4,7 @@
 # Otherwise: say so and let torchvision download it at run time (needs internet).
 set -euo pipefail
 python="${1:-.venv/bin/python}"
-if "$python" - <<'PY' 2>/dev/null
-import sys
-from lrcourse.data import _find_all, fashion_mnist_dirs
-sys.exit(0 if any(d is not None and d.is_dir() and _find_all(d) for _, d in fashion_mnist_dirs()) else 1)
-PY
+if "$python" -c 'import sys; from lrcourse.data import find_offline; sys.exit(not find_offline())' 2>/dev/null
 then
   exit 0
 fi

@@ -500,3 +500,19 @@ def test_real_system_copy():
     X, _ = next(iter(test_iter))
     assert X.shape == (256, 1, 28, 28) and X.dtype == torch.float32
     assert 0 <= float(X.min()) and float(X.max()) <= 1
+
+
+def test_find_offline_returns_the_first_complete_folder_or_none(tmp_path, make_fmnist,
+                                                                no_system_copy):
+    from lrcourse.data import find_offline
+
+    assert find_offline() is None
+    partial = tmp_path / "partial"
+    make_fmnist(partial, skip=("t10k-labels-idx1-ubyte",))
+    assert find_offline(root=partial) is None
+    complete = tmp_path / "complete"
+    make_fmnist(complete, layout="torchvision")
+    found = find_offline(root=complete)
+    assert sorted(found) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                             "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+    assert all(p.parent == complete / "FashionMNIST" / "raw" for p in found.values())
