@@ -216,7 +216,7 @@ class Table:
 
     def _repr_html_(self) -> str:
         from html import escape
-        pad = 'style="padding: 0.2em 0.8em; text-align: right"'
+        pad = 'style="padding: 0.2em 0.45em; text-align: right"'
         head = "".join(f"<th {pad}>{escape(h)}</th>" for h in self.header)
         body = "".join("<tr>" + "".join(f"<td {pad}>{escape(c)}</td>" for c in row) + "</tr>"
                        for row in self.rows)
