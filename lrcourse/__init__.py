@@ -7,7 +7,9 @@ from .data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
                    load_fashion_mnist)
 from .metrics import Accumulator, accuracy, evaluate, evaluate_accuracy, num_correct
 from .models import lenet, mlp
-from .plotting import Animator, plot_histories, results_table, show_images
+from .plotting import Animator, plot_histories, plot_schedules, results_table, show_images
+from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
+                        SquareRoot, Step, Warmup, lr_values)
 from .training import History, fit
 
 __version__ = "0.1.0"
@@ -17,6 +19,8 @@ __all__ = [
     "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels", "load_fashion_mnist",
     "Accumulator", "accuracy", "evaluate", "evaluate_accuracy", "num_correct",
     "lenet", "mlp",
-    "Animator", "plot_histories", "results_table", "show_images",
+    "Animator", "plot_histories", "plot_schedules", "results_table", "show_images",
+    "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
+    "SquareRoot", "Step", "Warmup", "lr_values",
     "History", "fit",
 ]

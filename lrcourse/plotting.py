@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 from .config import is_headless
 
-__all__ = ["Animator", "PNGFigure", "Table", "plot_histories", "results_table", "show_images"]
+__all__ = ["Animator", "PNGFigure", "Table", "plot_histories", "plot_schedules", "results_table",
+           "show_images"]
 
 DPI = 100
 
@@ -164,12 +165,46 @@ class Animator:
             self.draw()
 
 
+def plot_schedules(schedules: dict, num_updates: int, *, xlabel="epoch", yscale="linear",
+                   figsize=(4.5, 2.8), title=None, ax=None) -> PNGFigure | None:
+    """The rate of each schedule over updates ``0 .. num_updates - 1``: ``{label: schedule}`` → figure.
+
+    Drawn as steps: update ``t``'s rate holds from ``x = t`` to ``t + 1``
+    (the whole of epoch ``t`` when the schedule counts epochs). Schedules are
+    evaluated with :func:`~lrcourse.schedules.lr_values`, so drawing one
+    never changes it. Given ``ax``, draws there and returns None.
+    """
+    from .schedules import _check_count, lr_values
+
+    if not schedules:
+        raise ValueError("schedules must hold at least one schedule")
+    num_updates = _check_count("num_updates", num_updates, 1)
+    fig = None
+    if ax is None:
+        fig = PNGFigure(figsize=figsize, layout="constrained")
+        ax = fig.subplots()
+    ts = list(range(num_updates))
+    for label, schedule in schedules.items():
+        lrs = lr_values(schedule, ts)
+        ax.stairs(lrs, range(num_updates + 1), label=str(label), baseline=None, linewidth=1.8)
+    set_axes(ax, xlabel, "learning rate", (0, num_updates), None, "linear", yscale, None)
+    if len(schedules) > 1:
+        ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig
+
+
 def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_acc"), *,
-                   xlabel="epoch", figsize=None, title=None) -> PNGFigure:
+                   xlabel="epoch", figsize=None, title=None, mark_lr_changes=False) -> PNGFigure:
     """One panel per metric, one line per run: ``{label: History}`` → figure.
 
     Metrics are per-epoch lists of a ``History``; epoch numbers start at 1
-    (the value after that many epochs).
+    (the value after that many epochs), so epoch ``e`` spans ``x`` in
+    ``[e - 1, e]``. ``mark_lr_changes=True`` draws a dotted vertical line, in
+    the run's colour, wherever the rate changed (see
+    :meth:`~lrcourse.training.History.lr_changes`): a reduction that fired
+    at optimizer step ``k`` sits at ``x = k / steps per epoch``.
     """
     if not histories:
         raise ValueError("histories must hold at least one run")
@@ -182,7 +217,10 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     for ax, metric in zip(axes, metrics):
         for label, history in histories.items():
             values = getattr(history, metric)
-            ax.plot(range(1, len(values) + 1), values, label=str(label))
+            line, = ax.plot(range(1, len(values) + 1), values, label=str(label))
+            if mark_lr_changes:
+                for x in history.lr_changes():
+                    ax.axvline(x, color=line.get_color(), linestyle=":", linewidth=1.2)
         set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
                  "log" if metric == "lr" else "linear", None)
     axes[0].legend(fontsize="small")

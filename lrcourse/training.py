@@ -62,7 +62,8 @@ class History:
     ``step_lr`` holds group 0's rate for every optimizer step, in order;
     ``epoch_time`` the seconds of each epoch, evaluation included.
     ``diverged`` is ``(epoch, step)`` where the training loss was first seen
-    non-finite (the run stopped there), else ``None``.
+    non-finite (the run stopped there), else ``None``. ``steps_per_epoch``:
+    the optimizer steps of a full epoch (the loader's batches).
     """
 
     train_loss: list = field(default_factory=list)
@@ -73,10 +74,21 @@ class History:
     epoch_time: list = field(default_factory=list)
     step_lr: list = field(default_factory=list)
     diverged: tuple | None = None
+    steps_per_epoch: int = 0
 
     @property
     def num_epochs(self) -> int:
         return len(self.train_loss)
+
+    def lr_changes(self) -> list[float]:
+        """Where group 0's rate changed, in epochs: ``k / steps_per_epoch`` for step ``k``.
+
+        Step ``k`` is the first step that used the new rate, so a per-epoch
+        change before epoch ``e`` shows as ``e`` (the boundary between the
+        plotted points ``e`` and ``e + 1``).
+        """
+        per = self.steps_per_epoch or 1
+        return [k / per for k in range(1, len(self.step_lr)) if self.step_lr[k] != self.step_lr[k - 1]]
 
     def summary(self) -> str:
         """One line: final loss and accuracies, and the time per epoch."""
@@ -324,7 +336,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
         if hasattr(train_iter, "reseed"):
             train_iter.reseed(seed)
 
-    history = History()
+    history = History(steps_per_epoch=num_batches)
     animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
                         legend=["train loss", "train acc", "test acc"]) if animate else None
     bar = _Progress(num_epochs * num_batches, progress)
