@@ -63,17 +63,20 @@ def _check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+MAX_T = 2**62  # update counts are int64 inside the formulas
+
+
 def check_t(t) -> int:
-    """The update count must be an int >= 0 (not a float, not a bool)."""
-    if isinstance(t, bool) or not isinstance(t, (numbers.Integral, np.integer)) or t < 0:
-        raise ValueError(f"t (the update count) must be an int >= 0, got {t!r}")
+    """The update count must be an int in [0, 2**62] (not a float, not a bool)."""
+    if isinstance(t, bool) or not isinstance(t, (numbers.Integral, np.integer)) or not 0 <= t <= MAX_T:
+        raise ValueError(f"t (the update count) must be an int in [0, 2**62], got {t!r}")
     return int(t)
 
 
 def _check_ts(ts) -> np.ndarray:
     ts = np.asarray(list(ts) if not hasattr(ts, "__array__") else ts)
-    if ts.ndim != 1 or (ts.size and (ts.dtype.kind not in "iu" or ts.min() < 0)):
-        raise ValueError(f"ts must be a 1-D sequence of ints >= 0, got {ts!r}")
+    if ts.ndim != 1 or (ts.size and (ts.dtype.kind not in "iu" or ts.min() < 0 or ts.max() > MAX_T)):
+        raise ValueError(f"ts must be a 1-D sequence of ints in [0, 2**62], got {ts!r}")
     return ts.astype(np.int64)
 
 

@@ -1,0 +1,200 @@
+"""Classroom widgets: sliders wired to the pure functions of the package.
+
+Only layout and wiring live here. What a widget shows comes from functions a
+test can call without any front end:
+
+* :func:`make_schedule` builds a reference schedule from a kind and its
+  parameters (the sliders' values);
+* :func:`explore_schedule` turns them into a figure and a line of text, or
+  into the error message when the combination makes no sense (a warmup longer
+  than the schedule, say): a slider never ends in a traceback.
+
+Redrawing a figure takes tens of milliseconds, so sliders update when
+released (``continuous_update=False``); training only runs on a button.
+Only standard ipywidgets are used, so the widgets work in Jupyter and Colab.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .plotting import PNGFigure, plot_schedules
+from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, SquareRoot,
+                        Step, lr_values)
+
+__all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer"]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A slider: its range, step and start value; ``log`` for a rate that spans decades."""
+
+    name: str
+    low: float
+    high: float
+    value: float
+    step: float = 0.01
+    integer: bool = False
+    log: bool = False
+
+
+def _rate(name, value, low=1e-3, high=1.0):
+    return Param(name, low, high, value, log=True)
+
+
+# kind -> (constructor, its sliders). The defaults are chapter 3's values for 10 epochs.
+SCHEDULE_KINDS = {
+    "constant": (Constant, (_rate("lr", 0.3),)),
+    "square root": (SquareRoot, (_rate("lr", 0.1),)),
+    "factor": (Factor, (_rate("base_lr", 0.6), Param("factor", 0.5, 1.0, 0.8),
+                        _rate("stop_factor_lr", 0.01, 1e-4, 0.1))),
+    "multi-factor": (None, (_rate("base_lr", 0.5), Param("milestone_1", 0, 30, 3, 1, True),
+                            Param("milestone_2", 0, 30, 8, 1, True), Param("factor", 0.1, 1.0, 0.5))),
+    "step": (Step, (_rate("base_lr", 0.5), Param("step_size", 1, 10, 3, 1, True),
+                    Param("gamma", 0.1, 1.0, 0.5))),
+    "exponential": (Exponential, (_rate("base_lr", 0.5), Param("gamma", 0.5, 1.0, 0.8))),
+    "cosine": (Cosine, (_rate("base_lr", 0.2), _rate("final_lr", 0.02, 1e-4, 1.0),
+                        Param("max_update", 1, 30, 10, 1, True),
+                        Param("warmup_steps", 0, 10, 0, 1, True),
+                        _rate("warmup_begin_lr", 0.001, 1e-4, 1.0))),
+    "one-cycle": (OneCycle, (_rate("max_lr", 0.5), Param("total_steps", 2, 30, 10, 1, True),
+                             Param("pct_start", 0.05, 0.95, 0.3),
+                             Param("div_factor", 1, 100, 25, log=True),
+                             Param("final_div_factor", 1, 1e4, 1e4, log=True))),
+}
+
+
+def make_schedule(kind: str, **params):
+    """The reference schedule of ``kind`` (a key of :data:`SCHEDULE_KINDS`) with these parameters.
+
+    Integer sliders give floats in some front ends; whole numbers are turned
+    into ints here. ``multi-factor`` takes ``milestone_1`` and
+    ``milestone_2`` instead of a list. Raises ``ValueError`` for an unknown
+    kind, an unknown parameter or values the schedule rejects.
+    """
+    if kind not in SCHEDULE_KINDS:
+        raise ValueError(f"kind must be one of {list(SCHEDULE_KINDS)}, got {kind!r}")
+    make, sliders = SCHEDULE_KINDS[kind]
+    known = {p.name: p for p in sliders}
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for {kind!r}; it takes {list(known)}")
+    values = {p.name: p.value for p in sliders}
+    values.update(params)
+    for name, value in values.items():
+        if known[name].integer and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)
+    if kind == "multi-factor":
+        return MultiFactor(values["base_lr"], [values["milestone_1"], values["milestone_2"]],
+                           values["factor"])
+    return make(**values)
+
+
+def explore_schedule(kind: str, params: dict, num_updates: int = 15, *,
+                     baseline: float | None = 0.3) -> tuple[PNGFigure | None, str]:
+    """What the explorer shows for these slider values: ``(figure, text)``.
+
+    The figure draws the schedule over ``num_updates`` updates (and the
+    constant ``baseline`` for comparison, unless None); the text gives the
+    first and last rate and the sum of the rates (with SGD, the sum of step
+    sizes: roughly how far the run can travel). For values the schedule
+    rejects the figure is None and the text is the reason.
+    """
+    try:
+        schedule = make_schedule(kind, **params)
+    except ValueError as err:
+        return None, f"not a valid {kind} schedule: {err}"
+    curves = {kind: schedule}
+    if baseline is not None:
+        curves[f"constant {baseline:g}"] = Constant(baseline)
+    fig = plot_schedules(curves, num_updates, xlabel="update t", figsize=(5.5, 2.8))
+    lrs = lr_values(schedule, range(num_updates))
+    text = (f"lr(0) = {lrs[0]:.4g}, lr({num_updates - 1}) = {lrs[-1]:.4g}, "
+            f"sum over {num_updates} updates = {lrs.sum():.3g}")
+    if baseline is not None:
+        text += f" (constant {baseline:g}: {baseline * num_updates:.3g})"
+    return fig, text
+
+
+def _slider(p: Param):
+    import ipywidgets as w
+
+    common = dict(description=p.name, continuous_update=False, style={"description_width": "9em"},
+                  layout=w.Layout(width="26em"))
+    if p.integer:
+        return w.IntSlider(value=int(p.value), min=int(p.low), max=int(p.high), step=1, **common)
+    if p.log:
+        import math
+        return w.FloatLogSlider(value=p.value, base=10, min=math.log10(p.low), max=math.log10(p.high),
+                                step=0.05, readout_format=".3g", **common)
+    return w.FloatSlider(value=p.value, min=p.low, max=p.high, step=p.step, readout_format=".3g",
+                         **common)
+
+
+def schedule_explorer(num_updates: int = 15, *, train_iter=None, test_iter=None, num_epochs=None,
+                      net_fn=None):
+    """A widget: pick a schedule, move its sliders, see its curve.
+
+    With ``train_iter`` and ``test_iter`` a button trains ``net_fn()``
+    (default ``lrcourse.mlp(seed=0)``) for ``num_epochs`` (default
+    ``num_updates``) epochs with the schedule counted per epoch, and shows
+    the live plot and the final line. Returns the ``ipywidgets.VBox``; its
+    ``.children`` hold the dropdown, the sliders, the text and the image.
+    """
+    import ipywidgets as w
+
+    kind = w.Dropdown(options=list(SCHEDULE_KINDS), value="cosine", description="schedule")
+    sliders_box = w.VBox()
+    image = w.Image(format="png", layout=w.Layout(max_width="600px"))
+    text = w.HTML()
+    state = {"sliders": {}}
+
+    def redraw(*_):
+        params = {name: s.value for name, s in state["sliders"].items()}
+        fig, message = explore_schedule(kind.value, params, num_updates)
+        if fig is not None:
+            image.value = fig.to_png()
+        text.value = f"<code>{message}</code>" if fig is not None else f"<b>{message}</b>"
+
+    def rebuild(*_):
+        state["sliders"] = {p.name: _slider(p) for p in SCHEDULE_KINDS[kind.value][1]}
+        for s in state["sliders"].values():
+            s.observe(redraw, names="value")
+        sliders_box.children = tuple(state["sliders"].values())
+        redraw()
+
+    kind.observe(rebuild, names="value")
+    rebuild()
+    children = [kind, sliders_box, text, image]
+    if train_iter is not None and test_iter is not None:
+        children += _train_button(kind, state, train_iter, test_iter, num_epochs or num_updates,
+                                  net_fn)
+    box = w.VBox(children)
+    box.redraw = redraw  # for tests and for re-showing
+    return box
+
+
+def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
+    import ipywidgets as w
+
+    from .models import mlp
+    from .training import fit
+
+    button = w.Button(description=f"train {num_epochs} epochs", button_style="primary")
+    out = w.Output()
+
+    def train(_):
+        params = {name: s.value for name, s in state["sliders"].items()}
+        out.clear_output()
+        with out:
+            try:
+                schedule = make_schedule(kind.value, **params)
+            except ValueError as err:
+                print(f"not a valid schedule: {err}")
+                return
+            net = net_fn() if net_fn is not None else mlp(seed=0)
+            history = fit(net, train_iter, test_iter, num_epochs=num_epochs, scheduler=schedule,
+                          seed=0, progress=False)
+            print(history.summary())
+
+    button.on_click(train)
+    return [button, out]

@@ -1,0 +1,107 @@
+"""The classroom widgets: pure callbacks, and sliders driven headlessly."""
+import math
+
+import ipywidgets as w
+import pytest
+
+from lrcourse import Cosine, MultiFactor, SquareRoot
+from lrcourse.plotting import PNGFigure
+from lrcourse.widgets import SCHEDULE_KINDS, explore_schedule, make_schedule, schedule_explorer
+
+PNG = b"\x89PNG"
+
+
+@pytest.mark.parametrize("kind", list(SCHEDULE_KINDS))
+def test_every_kind_builds_from_its_default_sliders(kind):
+    schedule = make_schedule(kind)
+    rates = [schedule(t) for t in range(20)]
+    assert all(math.isfinite(r) and r >= 0 for r in rates)
+    for p in SCHEDULE_KINDS[kind][1]:
+        assert p.low <= p.value <= p.high, p
+
+
+def test_make_schedule_uses_the_given_values():
+    assert make_schedule("square root", lr=0.4) == SquareRoot(0.4)
+    assert make_schedule("multi-factor", base_lr=0.5, milestone_1=3, milestone_2=8, factor=0.5) \
+        == MultiFactor(0.5, [3, 8], 0.5)
+    # integer sliders may report floats: whole numbers become ints
+    assert make_schedule("cosine", max_update=12.0, warmup_steps=2.0) \
+        == Cosine(0.2, 0.02, 12, warmup_steps=2, warmup_begin_lr=0.001)
+
+
+@pytest.mark.parametrize("kind, params, match", [
+    ("polynomial", {}, "kind must be one of"),
+    ("cosine", {"T": 3}, r"unknown parameter\(s\) \['T'\]"),
+    ("cosine", {"max_update": 5, "warmup_steps": 5}, "warmup_steps must be in"),
+    ("multi-factor", {"milestone_1": 8, "milestone_2": 3}, "milestones must be strictly increasing"),
+])
+def test_make_schedule_errors(kind, params, match):
+    with pytest.raises(ValueError, match=match):
+        make_schedule(kind, **params)
+
+
+def test_explore_schedule_gives_a_figure_and_the_sum_of_rates():
+    fig, text = explore_schedule("constant", {"lr": 0.1}, 10)
+    assert isinstance(fig, PNGFigure) and fig.to_png().startswith(PNG)
+    assert text == "lr(0) = 0.1, lr(9) = 0.1, sum over 10 updates = 1 (constant 0.3: 3)"
+    ax = fig.axes[0]
+    assert ax.get_legend() is not None and len(ax.patches) == 2  # the schedule and the baseline
+
+
+def test_explore_schedule_turns_bad_values_into_a_message():
+    fig, text = explore_schedule("cosine", {"max_update": 4, "warmup_steps": 6}, 10)
+    assert fig is None
+    assert text.startswith("not a valid cosine schedule: warmup_steps must be in [0, max_update=4)")
+
+
+def test_explorer_redraws_when_a_slider_moves():
+    box = schedule_explorer(12)
+    kind, sliders, text, image = box.children
+    assert isinstance(kind, w.Dropdown) and kind.value == "cosine"
+    assert [s.description for s in sliders.children] == [p.name for p in SCHEDULE_KINDS["cosine"][1]]
+    assert bytes(image.value).startswith(PNG)
+    assert all(not s.continuous_update for s in sliders.children)  # redraw on release only
+    before = bytes(image.value)
+    sliders.children[0].value = 0.5  # base_lr
+    assert "lr(0) = 0.5" in text.value and bytes(image.value) != before
+
+
+def test_explorer_shows_the_reason_for_an_impossible_combination():
+    box = schedule_explorer(12)
+    _, sliders, text, image = box.children
+    by_name = {s.description: s for s in sliders.children}
+    by_name["max_update"].value = 3
+    shown = bytes(image.value)
+    by_name["warmup_steps"].value = 5
+    assert "warmup_steps must be in [0, max_update=3)" in text.value
+    assert bytes(image.value) == shown  # the last valid curve stays
+    by_name["warmup_steps"].value = 1
+    assert text.value.startswith("<code>lr(0) = 0.001")
+
+
+def test_explorer_rebuilds_the_sliders_for_another_kind():
+    box = schedule_explorer(12)
+    kind, sliders, text, _ = box.children
+    kind.value = "multi-factor"
+    assert [s.description for s in sliders.children] == ["base_lr", "milestone_1", "milestone_2", "factor"]
+    assert isinstance(sliders.children[1], w.IntSlider)
+    assert text.value.startswith("<code>lr(0) = 0.5")
+
+
+def test_train_button_trains_with_the_chosen_schedule(capsys):
+    import torch
+    from torch import nn
+
+    from lrcourse import TensorLoader
+
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 4, generator=gen)
+    y = (X[:, 0] > 0).long()
+    train_iter, test_iter = TensorLoader(X, y, 16, shuffle=True, seed=0), TensorLoader(X, y, 16)
+    box = schedule_explorer(3, train_iter=train_iter, test_iter=test_iter,
+                            net_fn=lambda: nn.Linear(4, 2))
+    *_, button, out = box.children
+    assert button.description == "train 3 epochs"
+    button.click()
+    text = "".join(o.get("text", "") for o in out.outputs) + capsys.readouterr().out
+    assert "test acc" in text
