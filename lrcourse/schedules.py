@@ -74,7 +74,10 @@ def check_t(t) -> int:
 
 
 def _check_ts(ts) -> np.ndarray:
-    ts = np.asarray(list(ts) if not hasattr(ts, "__array__") else ts)
+    try:
+        ts = np.asarray(list(ts) if not hasattr(ts, "__array__") else ts)
+    except TypeError:
+        raise ValueError(f"ts must be a 1-D sequence of ints in [0, 2**62], got {ts!r}") from None
     if ts.ndim != 1 or (ts.size and (ts.dtype.kind not in "iu" or ts.min() < 0 or ts.max() > MAX_T)):
         raise ValueError(f"ts must be a 1-D sequence of ints in [0, 2**62], got {ts!r}")
     return ts.astype(np.int64)
@@ -93,7 +96,9 @@ class Schedule:
         raise NotImplementedError
 
     def __call__(self, t) -> float:
-        return float(self.formula(np.int64(check_t(t))))
+        # Through a one-element array, so a call and values() take the same NumPy code
+        # path and agree to the last bit.
+        return float(self.formula(np.array([check_t(t)], dtype=np.int64))[0])
 
     def values(self, ts) -> np.ndarray:
         """The rates for every ``t`` in ``ts`` (a sequence of ints >= 0), as a float array."""
@@ -368,4 +373,7 @@ class ScheduleLR(LRScheduler):
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule")}
 
     def load_state_dict(self, state_dict: dict) -> None:
+        """Restore the counters and put the resumed update's rates back into the optimizer."""
         self.__dict__.update({k: v for k, v in state_dict.items() if k != "schedule"})
+        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
+            group["lr"] = lr

@@ -117,7 +117,7 @@ def _is_schedule(scheduler) -> bool:
         return False
     try:
         value = scheduler(0)
-    except (TypeError, AttributeError):  # a factory given an int instead of an optimizer
+    except (TypeError, AttributeError, ValueError):  # a factory given an int, not an optimizer
         return False
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
