@@ -8,22 +8,17 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR, OneCycleLR, ReduceLROnPlateau
 
-from lrcourse import History, TensorLoader, fit, plot_histories
+from lrcourse import History, fit, plot_histories
+from tiny import make_data, make_net, torch_rates
 from lrcourse.schedules import Constant, Cosine, MultiFactor, OneCycle, ScheduleLR, Step, Warmup
 
-NUM_EPOCHS, BATCH, N, STEPS = 6, 8, 30, 4  # STEPS: optimizer steps per epoch
+NUM_EPOCHS, STEPS = 6, 4  # STEPS: optimizer steps per epoch (tiny.py)
 
 
-def make_data(seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(N, 5, generator=gen)
-    y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
-    return TensorLoader(X, y, BATCH, shuffle=True, seed=seed), TensorLoader(X, y, BATCH)
 
 
-def make_net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Linear(5, 2)
+
+
 
 
 def run(scheduler=None, interval="epoch", net=None, **kw):
@@ -65,15 +60,7 @@ def same_weights(a, b):
     return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
-def torch_rates(make_scheduler, num_updates, base_lr):
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base_lr)
-    sched = make_scheduler(opt)
-    rates = []
-    for _ in range(num_updates):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return rates
+
 
 
 # ------------------------------------------------------------ reference schedules

@@ -26,6 +26,7 @@ from torch import nn
 from torch.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR,
                                       MultiStepLR, OneCycleLR, SequentialLR, StepLR)
 
+import tiny
 from lrcourse import plot_schedules
 from lrcourse.plotting import PNGFigure
 from lrcourse.schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle,
@@ -43,19 +44,8 @@ num_updates = st.integers(min_value=200, max_value=400)
 
 
 def torch_rates(make_scheduler, num_updates, base_lr):
-    """The rate PyTorch's scheduler prescribes for updates 0..num_updates-1.
-
-    Read from ``param_groups[0]['lr']`` before each ``optimizer.step()`` /
-    ``scheduler.step()`` pair, the way a training loop uses it.
-    """
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base_lr)
-    sched = make_scheduler(opt)
-    rates = []
-    for _ in range(num_updates):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return np.array(rates)
+    """PyTorch's rates for updates 0..num_updates-1 (see tiny.py), as an array."""
+    return np.array(tiny.torch_rates(make_scheduler, num_updates, base_lr))
 
 
 def assert_close(ours, theirs, base_lr, rel=REL):

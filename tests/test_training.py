@@ -7,21 +7,16 @@ from torch import nn
 from torch.optim.lr_scheduler import (ExponentialLR, LambdaLR, MultiStepLR, ReduceLROnPlateau,
                                       StepLR)
 
-from lrcourse import History, TensorLoader, fit
+from lrcourse import History, fit
+from tiny import make_data, make_net, torch_rates
 
-NUM_EPOCHS, BATCH, N = 4, 8, 30  # 4 batches per epoch, the last one short
-
-
-def make_data(seed=0, n=N):
-    gen = torch.Generator().manual_seed(seed)
-    X = torch.randn(n, 5, generator=gen)
-    y = (X[:, 0] + 0.5 * X[:, 1] > 0).long()
-    return TensorLoader(X, y, BATCH, shuffle=True, seed=seed), TensorLoader(X, y, BATCH)
+NUM_EPOCHS = 4  # of 4 batches each (tiny.py), the last one short
 
 
-def make_net(seed=0):
-    torch.manual_seed(seed)
-    return nn.Linear(5, 2)
+
+
+
+
 
 
 def run(scheduler=None, interval="epoch", num_epochs=NUM_EPOCHS, **kw):
@@ -37,16 +32,7 @@ def run(scheduler=None, interval="epoch", num_epochs=NUM_EPOCHS, **kw):
     return net, history
 
 
-def torch_rates(make_scheduler, num_updates, base_lr=0.5):
-    """The rate PyTorch's scheduler prescribes for updates 0..num_updates-1."""
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base_lr)
-    sched = make_scheduler(opt)
-    rates = []
-    for _ in range(num_updates):
-        rates.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    return rates
+
 
 
 def by_epoch(rates, steps_per_epoch=4):
