@@ -9,7 +9,7 @@ from torch import nn
 from torch.optim.lr_scheduler import CosineAnnealingLR, MultiStepLR, OneCycleLR, ReduceLROnPlateau
 
 from lrcourse import History, fit, plot_histories
-from tiny import make_data, make_net, torch_rates
+from tiny import hand_loop, make_data, make_net, torch_rates
 from lrcourse.schedules import Constant, Cosine, MultiFactor, OneCycle, ScheduleLR, Step, Warmup
 
 NUM_EPOCHS, STEPS = 6, 4  # STEPS: optimizer steps per epoch (tiny.py)
@@ -38,22 +38,6 @@ def calls(schedule, n):
 def by_epoch(rates):
     return [r for r in rates for _ in range(STEPS)]
 
-
-def hand_loop(rates_per_step):
-    """Plain SGD over the same batches with the given rate at each step: the weights fit must reach."""
-    train_iter, _ = make_data()
-    net = make_net()
-    opt = torch.optim.SGD(net.parameters(), lr=1.0)
-    loss = nn.CrossEntropyLoss()
-    k = 0
-    for _ in range(NUM_EPOCHS):
-        for X, y in train_iter:
-            opt.param_groups[0]["lr"] = rates_per_step[k]
-            opt.zero_grad()
-            loss(net(X), y).backward()
-            opt.step()
-            k += 1
-    return net
 
 
 def same_weights(a, b):

@@ -8,7 +8,7 @@ from torch.optim.lr_scheduler import (ExponentialLR, LambdaLR, MultiStepLR, Redu
                                       StepLR)
 
 from lrcourse import History, fit
-from tiny import make_data, make_net, torch_rates
+from tiny import hand_loop, make_data, make_net, torch_rates
 
 NUM_EPOCHS = 4  # of 4 batches each (tiny.py), the last one short
 
@@ -38,22 +38,6 @@ def run(scheduler=None, interval="epoch", num_epochs=NUM_EPOCHS, **kw):
 def by_epoch(rates, steps_per_epoch=4):
     return [r for r in rates for _ in range(steps_per_epoch)]
 
-
-def hand_loop(rates_per_step, seed=0):
-    """A plain SGD loop over the same batches with the given rate at each step."""
-    train_iter, _ = make_data(seed)
-    net = make_net(seed)
-    opt = torch.optim.SGD(net.parameters(), lr=1.0)
-    loss = nn.CrossEntropyLoss()
-    k = 0
-    for _ in range(NUM_EPOCHS):
-        for X, y in train_iter:
-            opt.param_groups[0]["lr"] = rates_per_step[k]
-            opt.zero_grad()
-            loss(net(X), y).backward()
-            opt.step()
-            k += 1
-    return net
 
 
 # ------------------------------------------------------------ the rates

@@ -37,3 +37,23 @@ def torch_rates(make_scheduler, num_updates, base_lr=0.5):
         opt.step()
         sched.step()
     return rates
+
+
+def hand_loop(rates_per_step, seed=0):
+    """Plain SGD over the same batches with the given rate at each step: the weights fit must reach.
+
+    Runs as many epochs as ``rates_per_step`` covers (4 steps per epoch).
+    """
+    train_iter, _ = make_data(seed)
+    net = make_net(seed)
+    opt = torch.optim.SGD(net.parameters(), lr=1.0)
+    loss = nn.CrossEntropyLoss()
+    k = 0
+    for _ in range(len(rates_per_step) // len(train_iter)):
+        for X, y in train_iter:
+            opt.param_groups[0]["lr"] = rates_per_step[k]
+            opt.zero_grad()
+            loss(net(X), y).backward()
+            opt.step()
+            k += 1
+    return net
