@@ -7,7 +7,10 @@ from .data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
                    load_fashion_mnist)
 from .metrics import Accumulator, accuracy, evaluate, evaluate_accuracy, num_correct
 from .models import lenet, mlp
-from .plotting import Animator, plot_histories, plot_schedules, results_table, show_images
+from .momentum import (MomentumSGD, convergence_rate, momentum_step, optimal_gd, optimal_momentum,
+                       quadratic_eigenvalues, run_quadratic)
+from .plotting import (Animator, momentum_animation, plot_histories, plot_quadratic_runs, plot_schedules,
+                       results_table, show_images)
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
                         SquareRoot, Step, Warmup, lr_values)
 from .training import History, fit
@@ -19,7 +22,10 @@ __all__ = [
     "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels", "load_fashion_mnist",
     "Accumulator", "accuracy", "evaluate", "evaluate_accuracy", "num_correct",
     "lenet", "mlp",
-    "Animator", "plot_histories", "plot_schedules", "results_table", "show_images",
+    "MomentumSGD", "convergence_rate", "momentum_step", "optimal_gd", "optimal_momentum",
+    "quadratic_eigenvalues", "run_quadratic",
+    "Animator", "momentum_animation", "plot_histories", "plot_quadratic_runs", "plot_schedules",
+    "results_table", "show_images",
     "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
     "SquareRoot", "Step", "Warmup", "lr_values",
     "History", "fit",

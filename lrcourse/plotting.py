@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from .config import is_headless
 
-__all__ = ["Animator", "PNGFigure", "Table", "plot_histories", "plot_schedules", "results_table",
-           "show_images"]
+__all__ = ["Animator", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_histories",
+           "plot_quadratic_runs", "plot_schedules", "results_table", "show_images"]
 
 DPI = 100
 
@@ -227,6 +227,164 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     if title:
         fig.suptitle(title)
     return fig
+
+
+def _quadratic_axes(ax_path, ax_loss, lambdas, x0, num_steps, loss_floor) -> None:
+    """Contours of ``f(x) = ½ Σ λ_i x_i²`` around the start ``x0``, and an empty log-scale loss axes."""
+    import numpy as np
+
+    f0 = 0.5 * float((lambdas * x0 ** 2).sum())
+    box = 1.25 * np.abs(x0)
+    g1, g2 = np.meshgrid(np.linspace(-box[0], box[0], 120), np.linspace(-box[1], box[1], 120))
+    f = 0.5 * (lambdas[0] * g1 ** 2 + lambdas[1] * g2 ** 2)
+    ax_path.contour(g1, g2, f, levels=f0 * np.geomspace(1e-3, 1.5, 9), colors="0.75", linewidths=0.8)
+    ax_path.plot(0, 0, "k+", markersize=8)
+    ax_path.set(xlim=(-box[0], box[0]), ylim=(-box[1], box[1]),
+                xlabel="x₁ (small curvature λ₁)", ylabel="x₂ (large curvature λ₂)")
+    ax_loss.set(yscale="log", xlim=(0, num_steps), ylim=(f0 * loss_floor, f0 * 1e3), xlabel="step k",
+                ylabel="loss")
+    ax_loss.grid(alpha=0.3)
+
+
+def plot_quadratic_runs(runs: dict, lambdas, *, figsize=(8, 3), title=None) -> PNGFigure:
+    """Several runs of :func:`~lrcourse.momentum.run_quadratic` (same start) on one figure.
+
+    ``{label: run}`` → the paths on the contours of ``f`` (left) and the
+    losses on a log scale (right), each with its theoretical slope
+    ``f(x_0)·ρ^(2k)`` dotted in the same colour.
+    """
+    import numpy as np
+
+    if not runs:
+        raise ValueError("runs must hold at least one run")
+    first = next(iter(runs.values()))
+    lambdas, x0 = np.asarray(lambdas, dtype=float), first.path[0]
+    if lambdas.shape != (2,) or first.path.ndim != 2:
+        raise ValueError("plot_quadratic_runs draws 2-D runs of one setting each (path of shape (k, 2))")
+    num_steps = first.path.shape[0] - 1
+    fig = PNGFigure(figsize=figsize, layout="constrained")
+    ax_path, ax_loss = fig.subplots(1, 2, width_ratios=(1.25, 1))
+    _quadratic_axes(ax_path, ax_loss, lambdas, x0, num_steps, QuadraticPlot.LOSS_FLOOR)
+    f0, low = first.loss[0], first.loss[0] * QuadraticPlot.LOSS_FLOOR / 10
+    k = np.arange(num_steps + 1)
+    for i, (label, run) in enumerate(runs.items()):
+        color = f"C{i}"
+        ax_path.plot(run.path[:, 0], run.path[:, 1], ".-", color=color, markersize=2, linewidth=0.8)
+        ax_loss.plot(k, np.clip(run.loss, low, 1e300), color=color,
+                     label=f"{label}: ρ = {float(run.rate):.3f}")
+        with np.errstate(all="ignore"):
+            ax_loss.plot(k, np.clip(f0 * float(run.rate) ** (2.0 * k), low, 1e300), ":", color=color)
+    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", fontsize="small",
+               ncols=min(len(runs), 3), frameon=False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+class QuadraticPlot:
+    """The playground's figure: the path on the contours of ``f`` and the loss on a log scale.
+
+    ``QuadraticPlot(lambdas, x0, num_steps)`` draws the contours once; each
+    :meth:`update` only moves the lines, and :meth:`to_png` repaints just
+    those over a saved background (Agg blitting), which is what lets a slider
+    redraw while it moves. ``f(x) = ½ Σ λ_i x_i²`` in 2-D; the dashed line is
+    the theoretical loss ``f(x_0)·ρ^(2k)`` for the rate ρ.
+    """
+
+    LOSS_FLOOR = 1e-12  # the bottom of the loss axis, relative to f(x0)
+
+    def __init__(self, lambdas, x0, num_steps: int, *, figsize=(8, 3), dpi: int = DPI):
+        import numpy as np
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.lambdas, self.x0 = np.asarray(lambdas, dtype=float), np.asarray(x0, dtype=float)
+        if self.lambdas.shape != (2,) or self.x0.shape != (2,):
+            raise ValueError(f"the playground is 2-D: lambdas and x0 must hold 2 numbers each, "
+                             f"got {lambdas!r} and {x0!r}")
+        self.num_steps = num_steps
+        self.f0 = 0.5 * float((self.lambdas * self.x0 ** 2).sum())
+        self.fig = PNGFigure(figsize=figsize, dpi=dpi, layout="constrained")
+        FigureCanvasAgg(self.fig)
+        self.ax_path, self.ax_loss = self.fig.subplots(1, 2, width_ratios=(1.25, 1))
+        _quadratic_axes(self.ax_path, self.ax_loss, self.lambdas, self.x0, num_steps, self.LOSS_FLOOR)
+        self.path_line, = self.ax_path.plot([], [], ".-", color="C0", markersize=2.5, linewidth=0.9)
+        self.loss_line, = self.ax_loss.plot([], [], color="C0", label="f(x_k)")
+        self.theory_line, = self.ax_loss.plot([], [], "--", color="C1", label="f(x₀)·ρ^(2k)")
+        self.ax_loss.legend(fontsize="small", loc="lower left")
+        self.title = self.fig.suptitle("")
+        self._background = None
+
+    @property
+    def artists(self):
+        """What :meth:`update` changes: the path, the two loss lines and the title."""
+        return self.path_line, self.loss_line, self.theory_line, self.title
+
+    def update(self, run, title: str = "") -> None:
+        """Show ``run`` (a :class:`~lrcourse.momentum.QuadraticRun` for one α, β)."""
+        import numpy as np
+
+        path, loss, rate = run.path, run.loss, float(run.rate)
+        low = self.f0 * self.LOSS_FLOOR / 10
+        self.path_line.set_data(path[:, 0], path[:, 1])
+        k = np.arange(len(loss))
+        self.loss_line.set_data(k, np.clip(loss, low, 1e300))
+        with np.errstate(all="ignore"):
+            theory = self.f0 * rate ** (2.0 * k)
+        self.theory_line.set_data(k, np.clip(theory, low, 1e300))
+        self.title.set_text(title)
+
+    def to_png(self) -> bytes:
+        """The figure as PNG, repainting only :attr:`artists` over the saved background."""
+        import numpy as np
+        from PIL import Image
+
+        canvas = self.fig.canvas
+        if self._background is None:
+            text = self.title.get_text()
+            self.title.set_text("Mg")      # a title-sized placeholder: the layout leaves room for it
+            canvas.draw()
+            self.fig.set_layout_engine("none")   # freeze that layout
+            self.title.set_text(text)
+            for artist in self.artists:
+                artist.set_visible(False)
+            canvas.draw()                   # everything that never moves
+            self._background = canvas.copy_from_bbox(self.fig.bbox)
+            for artist in self.artists:
+                artist.set_visible(True)
+        canvas.restore_region(self._background)
+        for artist in self.artists:
+            self.fig.draw_artist(artist)
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(buf, format="png", compress_level=1)
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.to_png()
+
+
+def momentum_animation(lambdas, x0, num_steps: int, alpha: float, betas, *, nesterov: bool = False,
+                       figsize=(8, 3), dpi: int = 72):
+    """A scrubbable animation (HTML with its own frame slider) sweeping β at a fixed α.
+
+    One frame per value in ``betas``; each shows :func:`~lrcourse.momentum.run_quadratic`
+    on a :class:`QuadraticPlot`. Returns an ``IPython.display.HTML`` that
+    needs no kernel: it plays in the rendered book. Frames are PNGs at
+    ``dpi``, so the page grows by roughly 20-40 kB per frame.
+    """
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    from .momentum import run_quadratic
+
+    runs = [run_quadratic(alpha, beta, lambdas, x0, num_steps, nesterov=nesterov) for beta in betas]
+    plot = QuadraticPlot(lambdas, x0, num_steps, figsize=figsize, dpi=dpi)
+
+    def frame(i):
+        plot.update(runs[i], f"α = {alpha:.3g}, β = {betas[i]:.2f}: rate ρ = {float(runs[i].rate):.3f}")
+        return plot.artists
+
+    anim = FuncAnimation(plot.fig, frame, frames=len(runs), interval=400, blit=False)
+    return HTML(anim.to_jshtml(default_mode="once"))
 
 
 def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.4) -> PNGFigure:

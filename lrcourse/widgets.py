@@ -21,7 +21,8 @@ from .plotting import PNGFigure, plot_schedules
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, SquareRoot,
                         Step, lr_values)
 
-__all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer"]
+__all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer",
+           "PLAYGROUND_X0", "explore_momentum", "momentum_playground"]
 
 
 @dataclass(frozen=True)
@@ -198,3 +199,101 @@ def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
 
     button.on_click(train)
     return [button, out]
+
+
+# ---------------------------------------------------------------- chapter 2: the momentum playground
+
+PLAYGROUND_X0 = (-1.0, 0.8)  # far along the flat direction, a little up the steep one
+
+
+def explore_momentum(alpha: float, beta: float, kappa: float, *, nesterov: bool = False,
+                     num_steps: int = 200, x0=PLAYGROUND_X0):
+    """What the playground shows for these slider values: ``(run, text)``.
+
+    ``run`` is :func:`~lrcourse.momentum.run_quadratic` on the quadratic with
+    eigenvalues ``(1/κ, 1)``; ``text`` compares its rate ρ with the best
+    rates of plain gradient descent and of momentum for this κ, and says how
+    many steps shrink the loss a millionfold (``ρ^(2k) ≤ 10⁻⁶``). Raises
+    ``ValueError`` for α ≤ 0, β outside [0, 1) or κ < 1.
+    """
+    import math
+
+    from .momentum import optimal_gd, optimal_momentum, quadratic_eigenvalues, run_quadratic
+
+    lambdas = quadratic_eigenvalues(kappa)
+    run = run_quadratic(alpha, beta, lambdas, x0, num_steps, nesterov=nesterov)
+    rate = float(run.rate)
+    _, gd_rate = optimal_gd(lambdas)
+    _, _, best_rate = optimal_momentum(lambdas)
+    if rate >= 1:
+        verdict = "diverges (ρ ≥ 1)" if rate > 1 + 1e-12 else "never converges (ρ = 1)"
+    elif rate == 0:
+        verdict = "converges in a few steps (ρ = 0)"
+    else:
+        verdict = f"loss ×10⁻⁶ after ≈ {math.ceil(math.log(1e-6) / (2 * math.log(rate)))} steps"
+    text = (f"{'Nesterov' if nesterov else 'heavy ball'}, κ = {kappa:.3g}: rate ρ = {rate:.4f}, "
+            f"{verdict}. Best plain GD: ρ = {gd_rate:.4f}; best momentum: ρ = {best_rate:.4f}")
+    return run, text
+
+
+def momentum_playground(*, num_steps: int = 200, x0=PLAYGROUND_X0):
+    """A widget: sliders for α, β and κ, the path on the contours and the loss with its rate.
+
+    α and β redraw while they move (each redraw repaints two lines, about
+    10 ms); κ redraws the contours and updates when released. Buttons jump to
+    the best momentum setting and the best plain gradient descent for the
+    current κ. Returns the ``ipywidgets.VBox``; ``box.sliders`` maps
+    ``alpha``, ``beta``, ``kappa`` to the sliders and ``box.image`` is the
+    picture.
+    """
+    import ipywidgets as w
+
+    from .momentum import optimal_gd, optimal_momentum, quadratic_eigenvalues
+    from .plotting import QuadraticPlot
+
+    common = dict(style={"description_width": "3em"}, layout=w.Layout(width="30em"), readout_format=".3g")
+    alpha = w.FloatLogSlider(value=1.0, base=10, min=-2, max=0.6, step=0.01, description="α",
+                             continuous_update=True, **common)
+    beta = w.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="β", continuous_update=True,
+                         **common)
+    kappa = w.FloatLogSlider(value=50, base=10, min=0, max=3, step=0.05, description="κ",
+                             continuous_update=False, **common)
+    nesterov = w.Checkbox(value=False, description="Nesterov")
+    best = w.Button(description="best α, β (momentum)")
+    best_gd = w.Button(description="best α (plain GD)")
+    image = w.Image(format="png", layout=w.Layout(max_width="800px"))
+    text = w.HTML()
+    state = {"plot": None, "kappa": None, "hold": False}
+
+    def redraw(*_):
+        if state["hold"]:
+            return
+        if state["kappa"] != kappa.value:
+            state["plot"] = QuadraticPlot(quadratic_eigenvalues(kappa.value), x0, num_steps)
+            state["kappa"] = kappa.value
+        run, message = explore_momentum(alpha.value, beta.value, kappa.value, nesterov=nesterov.value,
+                                        num_steps=num_steps, x0=x0)
+        state["plot"].update(run, f"α = {alpha.value:.3g}, β = {beta.value:.2f}, κ = {kappa.value:.3g}")
+        image.value = state["plot"].to_png()
+        text.value = f"<code>{message}</code>"
+
+    def jump(gd: bool):
+        lambdas = quadratic_eigenvalues(kappa.value)
+        a, b = (optimal_gd(lambdas)[0], 0.0) if gd else optimal_momentum(lambdas)[:2]
+        state["hold"] = True                 # one redraw for the two sliders, not two
+        try:
+            alpha.value, beta.value = min(a, 10 ** alpha.max), min(b, beta.max)
+        finally:
+            state["hold"] = False
+        redraw()
+
+    for control in (alpha, beta, kappa, nesterov):
+        control.observe(redraw, names="value")
+    best.on_click(lambda _: jump(gd=False))
+    best_gd.on_click(lambda _: jump(gd=True))
+    redraw()
+    box = w.VBox([alpha, beta, kappa, w.HBox([nesterov, best, best_gd]), text, image])
+    box.sliders = dict(alpha=alpha, beta=beta, kappa=kappa)
+    box.buttons = dict(best=best, best_gd=best_gd, nesterov=nesterov)
+    box.image, box.text = image, text
+    return box

@@ -105,3 +105,78 @@ def test_train_button_trains_with_the_chosen_schedule(capsys):
     button.click()
     text = "".join(o.get("text", "") for o in out.outputs) + capsys.readouterr().out
     assert "test acc" in text
+
+
+# ---------------------------------------------------------------- the momentum playground
+
+def test_explore_momentum_compares_the_rate_with_the_best_ones():
+    from lrcourse.widgets import explore_momentum
+
+    run, text = explore_momentum(1.0, 0.0, 100)
+    assert run.path.shape == (201, 2) and float(run.rate) == pytest.approx(0.99)
+    assert text == ("heavy ball, κ = 100: rate ρ = 0.9900, loss ×10⁻⁶ after ≈ 688 steps. "
+                    "Best plain GD: ρ = 0.9802; best momentum: ρ = 0.8182")
+    _, text = explore_momentum(2.5, 0.0, 100)
+    assert "rate ρ = 1.5000, diverges (ρ ≥ 1)" in text
+    _, text = explore_momentum(1.0, 0.5, 1, nesterov=True)
+    assert text.startswith("Nesterov, κ = 1: rate ρ = 0.0000, converges in a few steps")
+    with pytest.raises(ValueError, match=r"kappa must be a finite number >= 1"):
+        explore_momentum(1.0, 0.5, 0.5)
+
+
+def test_playground_redraws_as_the_sliders_move():
+    from lrcourse.widgets import momentum_playground
+
+    box = momentum_playground(num_steps=50)
+    alpha, beta, kappa = box.sliders["alpha"], box.sliders["beta"], box.sliders["kappa"]
+    assert alpha.continuous_update and beta.continuous_update and not kappa.continuous_update
+    first = bytes(box.image.value)
+    assert first.startswith(PNG) and "rate ρ = 0.9800" in box.text.value  # α = 1, β = 0, κ = 50
+    beta.value = 0.5
+    assert bytes(box.image.value) != first and "rate ρ = 0.9" in box.text.value
+    beta_png = bytes(box.image.value)
+    kappa.value = 10                           # new contours
+    assert "κ = 10:" in box.text.value and bytes(box.image.value) != beta_png
+    box.buttons["nesterov"].value = True
+    assert box.text.value.startswith("<code>Nesterov")
+
+
+@pytest.mark.parametrize("button, expected", [("best", "rate ρ = 0.5195"), ("best_gd", "rate ρ = 0.8182")])
+def test_playground_buttons_jump_to_the_optimum(button, expected):
+    from lrcourse import optimal_gd, optimal_momentum, quadratic_eigenvalues
+    from lrcourse.widgets import momentum_playground
+
+    box = momentum_playground(num_steps=20)
+    box.sliders["kappa"].value = 10
+    box.buttons[button].click()
+    lambdas = quadratic_eigenvalues(10)
+    alpha, beta = optimal_momentum(lambdas)[:2] if button == "best" else (optimal_gd(lambdas)[0], 0.0)
+    assert box.sliders["alpha"].value == pytest.approx(alpha, rel=0.03)  # the slider rounds to its step
+    assert box.sliders["beta"].value == pytest.approx(beta, abs=0.01)
+    assert expected[:-1] in box.text.value
+
+
+def test_quadratic_plot_repaints_only_what_moves():
+    import numpy as np
+
+    from lrcourse import run_quadratic
+    from lrcourse.plotting import QuadraticPlot
+
+    plot = QuadraticPlot([0.1, 1.0], (-1.0, 0.8), 30)
+    plot.update(run_quadratic(1.0, 0.0, [0.1, 1.0], (-1.0, 0.8), 30), "one")
+    one = plot.to_png()
+    plot.update(run_quadratic(1.0, 0.6, [0.1, 1.0], (-1.0, 0.8), 30), "two")
+    two = plot.to_png()
+    plot.update(run_quadratic(1.0, 0.0, [0.1, 1.0], (-1.0, 0.8), 30), "one")
+    assert one.startswith(PNG) and one != two and plot.to_png() == one  # no trace of "two" is left
+    x, y = plot.path_line.get_data()
+    assert len(x) == 31 and np.isclose(x[0], -1.0)
+    with pytest.raises(ValueError, match=r"the playground is 2-D: lambdas and x0 must hold 2 numbers"):
+        QuadraticPlot([0.1, 0.5, 1.0], (1, 1, 1), 10)
+
+
+def test_momentum_animation_is_html_with_one_frame_per_beta():
+    from lrcourse import momentum_animation
+
+    html = momentum_animation([0.1, 1.0], (-1.0, 0.8), 20, 1.0, [0.0, 0.5, 0.9]).data
+    assert html.count("data:image/png;base64") == 3 and "<script" in html
