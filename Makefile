@@ -21,6 +21,7 @@ test: $(STAMP) data
 ## make bench: print the speed figures of benchmarks/
 bench: $(STAMP) data
 	$(BIN)/python benchmarks/epoch_time.py
+	$(BIN)/python benchmarks/playground_redraw.py
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
