@@ -133,6 +133,15 @@ def _make_optimizer(net: nn.Module, lr, optimizer, schedule) -> Optimizer:
         return torch.optim.SGD(net.parameters(), lr=lr)
     if lr is not None:
         raise ValueError("give either lr or optimizer, not both: the optimizer has its own rate")
+    return resolve_optimizer(net, optimizer)
+
+
+def resolve_optimizer(net: nn.Module, optimizer) -> Optimizer:
+    """``optimizer`` itself, or ``optimizer(net.parameters())`` for a factory; it must train ``net``.
+
+    Raises ``TypeError`` for anything else and ``ValueError`` when the
+    optimizer holds parameters that are not ``net``'s.
+    """
     if not isinstance(optimizer, Optimizer):
         if not callable(optimizer):
             raise TypeError("optimizer must be a torch.optim.Optimizer or a factory params -> optimizer, "
