@@ -195,13 +195,30 @@ def plot_schedules(schedules: dict, num_updates: int, *, xlabel="epoch", yscale=
     return fig
 
 
+def _rate_steps(history):
+    """``(rates, edges)`` for ``stairs``: each optimizer step's rate over its span of the epoch axis.
+
+    Step ``k`` spans ``[k, k + 1] / steps_per_epoch`` (from ``History.step_lr``);
+    without per-step rates, epoch ``e``'s rate spans ``[e, e + 1]``.
+    """
+    import numpy as np
+
+    per = getattr(history, "steps_per_epoch", 0)
+    step_lr = getattr(history, "step_lr", None)
+    if per and step_lr:
+        return np.asarray(step_lr), np.arange(len(step_lr) + 1) / per
+    return np.asarray(history.lr), np.arange(len(history.lr) + 1)
+
+
 def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_acc"), *,
                    xlabel="epoch", figsize=None, title=None, mark_lr_changes=False) -> PNGFigure:
     """One panel per metric, one line per run: ``{label: History}`` → figure.
 
     Metrics are per-epoch lists of a ``History``; epoch numbers start at 1
     (the value after that many epochs), so epoch ``e`` spans ``x`` in
-    ``[e - 1, e]``. ``mark_lr_changes=True`` draws a dotted vertical line, in
+    ``[e - 1, e]``. The ``'lr'`` panel draws the rate of every optimizer
+    step (``History.step_lr``) as a staircase, so a change within an epoch
+    shows where it happened. ``mark_lr_changes=True`` draws a dotted vertical line, in
     the run's colour, wherever the rate changed (see
     :meth:`~lrcourse.training.History.lr_changes`): a reduction that fired
     at optimizer step ``k`` sits at ``x = k / steps per epoch``.
@@ -215,12 +232,16 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     labels = {"train_loss": "train loss", "train_acc": "train accuracy",
               "test_acc": "test accuracy", "test_loss": "test loss", "lr": "learning rate"}
     for ax, metric in zip(axes, metrics):
-        for label, history in histories.items():
-            values = getattr(history, metric)
-            line, = ax.plot(range(1, len(values) + 1), values, label=str(label))
+        for i, (label, history) in enumerate(histories.items()):
+            color = f"C{i % 10}"
+            if metric == "lr":
+                ax.stairs(*_rate_steps(history), baseline=None, color=color, linewidth=1.5, label=str(label))
+            else:
+                values = getattr(history, metric)
+                ax.plot(range(1, len(values) + 1), values, color=color, label=str(label))
             if mark_lr_changes:
                 for x in history.lr_changes():
-                    ax.axvline(x, color=line.get_color(), linestyle=":", linewidth=1.2)
+                    ax.axvline(x, color=color, linestyle=":", linewidth=1.2)
         set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
                  "log" if metric == "lr" else "linear", None)
     axes[0].legend(fontsize="small")

@@ -299,9 +299,24 @@ def test_plot_histories_single_metric_and_options():
     (ax,) = fig.axes
     assert ax.get_ylabel() == "learning rate" and ax.get_xlabel() == "round"
     assert ax.get_yscale() == "log"
-    assert line_data(ax) == [([1, 2, 3], [0.1, 0.01, 0.001])]
+    (steps,) = ax.patches                      # epoch e's rate spans [e, e + 1]
+    values, edges, _ = steps.get_data()
+    assert values.tolist() == [0.1, 0.01, 0.001] and edges.tolist() == [0, 1, 2, 3]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0.1"]
     assert tuple(fig.get_size_inches()) == (4, 3)
+
+
+def test_plot_histories_draws_every_step_rate_where_it_happened():
+    from lrcourse import History
+
+    h = History(steps_per_epoch=4)
+    h.lr = [0.3, 0.3]
+    h.step_lr = [0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.21, 0.21]   # a cut before step 6, inside epoch 1
+    fig = plot_histories({"run": h}, metrics=("lr",), mark_lr_changes=True)
+    (ax,) = fig.axes
+    values, edges, _ = ax.patches[0].get_data()
+    assert values.tolist() == h.step_lr and edges.tolist() == [k / 4 for k in range(9)]
+    assert [line.get_xdata()[0] for line in ax.lines] == [1.5]   # the dotted mark, at the same place
 
 
 def test_plot_histories_empty():
