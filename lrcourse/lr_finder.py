@@ -40,7 +40,6 @@ from __future__ import annotations
 import bisect
 import copy
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -51,6 +50,7 @@ from torch.optim import Optimizer
 
 from .config import try_gpu
 from .plotting import PNGFigure, set_axes
+from .schedules import _check_count, _check_rate, _is_number
 from .training import resolve_optimizer
 
 __all__ = ["LRRangeResult", "lr_range_test", "sweep_rates", "smooth_losses", "valley",
@@ -65,29 +65,13 @@ VALLEY_MIN_POINTS = 3
 
 # ---------------------------------------------------------------- argument checks
 
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_positive_rate(name: str, value) -> float:
-    if not _is_number(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _check_sweep(start_lr, end_lr, num_iter, mode) -> tuple[float, float, int, str]:
-    start_lr = _check_positive_rate("start_lr", start_lr)
-    end_lr = _check_positive_rate("end_lr", end_lr)
+    start_lr = _check_rate("start_lr", start_lr, positive=True)
+    end_lr = _check_rate("end_lr", end_lr, positive=True)
     if start_lr >= end_lr:
         raise ValueError(f"start_lr must be < end_lr (the test sweeps upwards), got start_lr={start_lr!r} "
                          f"and end_lr={end_lr!r}")
-    num_iter = _check_int("num_iter", num_iter, MIN_ITER)
+    num_iter = _check_count("num_iter", num_iter, MIN_ITER)
     if mode not in MODES:
         raise ValueError(f"mode must be 'exp' or 'linear', got {mode!r}")
     return start_lr, end_lr, num_iter, mode
@@ -238,8 +222,8 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
 
 
 def _default_skips(n: int, skip_start, skip_end) -> tuple[int, int]:
-    skip_start = max(1, n // 10) if skip_start is None else _check_int("skip_start", skip_start, 0)
-    skip_end = max(1, n // 20) if skip_end is None else _check_int("skip_end", skip_end, 0)
+    skip_start = max(1, n // 10) if skip_start is None else _check_count("skip_start", skip_start, 0)
+    skip_end = max(1, n // 20) if skip_end is None else _check_count("skip_end", skip_end, 0)
     return skip_start, skip_end
 
 
@@ -297,7 +281,7 @@ def divergence_half(lrs, losses, *, diverged_at: float | None = None, diverge_th
     """
     x, y = _check_curve(lrs, losses)
     if diverged_at is not None:
-        return _check_positive_rate("diverged_at", diverged_at) / 2
+        return _check_rate("diverged_at", diverged_at, positive=True) / 2
     diverge_th = _check_diverge_th(diverge_th)
     best = math.inf
     for lr, loss in zip(x, y):
@@ -366,8 +350,8 @@ class LRRangeResult:
         returns None.
         """
         n = len(self.lrs)
-        skip_start = _check_int("skip_start", skip_start, 0)
-        skip_end = _check_int("skip_end", skip_end, 0)
+        skip_start = _check_count("skip_start", skip_start, 0)
+        skip_end = _check_count("skip_end", skip_end, 0)
         if skip_start + skip_end >= n:
             raise ValueError(f"skip_start + skip_end must leave at least one of the {n} points, got "
                              f"skip_start={skip_start} and skip_end={skip_end}")

@@ -41,6 +41,8 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
+from .schedules import _check_count, _check_rate
+
 __all__ = ["momentum_step", "MomentumSGD", "quadratic_eigenvalues", "QuadraticRun", "run_quadratic",
            "convergence_rate", "optimal_gd", "optimal_momentum"]
 
@@ -56,18 +58,9 @@ def _check_number(name: str, value, low: float, high: float, *, low_open: bool, 
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-def _check_lr(lr) -> None:
-    _check_number("lr", lr, 0, math.inf, low_open=True, high_open=True, allowed="a finite number > 0")
-
-
 def _check_momentum(momentum) -> None:
     _check_number("momentum", momentum, 0, 1, low_open=False, high_open=True,
                   allowed="a number in [0, 1)")
-
-
-def _check_weight_decay(weight_decay) -> None:
-    _check_number("weight_decay", weight_decay, 0, math.inf, low_open=False, high_open=True,
-                  allowed="a finite number >= 0")
 
 
 def _as_array(name: str, value, low: float, high: float, *, low_open: bool, allowed: str) -> np.ndarray:
@@ -145,9 +138,9 @@ class MomentumSGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, *, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        _check_lr(lr)
+        _check_rate("lr", lr, positive=True)
         _check_momentum(momentum)
-        _check_weight_decay(weight_decay)
+        _check_rate("weight_decay", weight_decay)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=bool(nesterov),
@@ -161,7 +154,10 @@ class MomentumSGD(Optimizer):
                 loss = closure()
         for group in self.param_groups:
             params = [w for w in group["params"] if w.grad is not None]
-            velocities = [self.state[w].setdefault("velocity", torch.zeros_like(w)) for w in params]
+            for w in params:
+                if "velocity" not in self.state[w]:
+                    self.state[w]["velocity"] = torch.zeros_like(w)
+            velocities = [self.state[w]["velocity"] for w in params]
             momentum_step(params, velocities, group["lr"], group["momentum"],
                           nesterov=group["nesterov"], weight_decay=group["weight_decay"])
         return loss
@@ -177,8 +173,7 @@ def quadratic_eigenvalues(kappa: float, lambda_max: float = 1.0) -> np.ndarray:
     """
     _check_number("kappa", kappa, 1, math.inf, low_open=False, high_open=True,
                   allowed="a finite number >= 1 (the condition number)")
-    _check_number("lambda_max", lambda_max, 0, math.inf, low_open=True, high_open=True,
-                  allowed="a finite number > 0")
+    _check_rate("lambda_max", lambda_max, positive=True)
     return np.array([lambda_max / kappa, lambda_max])
 
 
@@ -210,9 +205,7 @@ def run_quadratic(alpha, beta, lambdas, x0, num_steps: int, *, nesterov: bool = 
     x0 = np.asarray(x0, dtype=float)
     if x0.shape != lam.shape or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be {lam.size} finite numbers (one per eigenvalue), got {x0!r}")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, (numbers.Integral, np.integer)) \
-            or num_steps < 0:
-        raise ValueError(f"num_steps must be an int >= 0, got {num_steps!r}")
+    _check_count("num_steps", num_steps, 0)
     a, b = a[..., None], b[..., None]                 # broadcast against the coordinates
     path = np.empty(a.shape[:-1] + (num_steps + 1, lam.size))
     x = np.broadcast_to(x0, path.shape[:-2] + (lam.size,)).copy()

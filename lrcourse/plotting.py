@@ -267,6 +267,21 @@ def _quadratic_axes(ax_path, ax_loss, lambdas, x0, num_steps, loss_floor) -> Non
     ax_loss.grid(alpha=0.3)
 
 
+def _loss_curves(run, f0: float):
+    """``(k, f(x_k), f0·ρ^(2k))`` of a quadratic run, clipped to what a log axis can draw.
+
+    Values below the axis floor (``f0 · QuadraticPlot.LOSS_FLOOR / 10``) and
+    overflows (a diverging run) are clipped so lines leave the axes cleanly.
+    """
+    import numpy as np
+
+    low = f0 * QuadraticPlot.LOSS_FLOOR / 10
+    k = np.arange(len(run.loss))
+    with np.errstate(all="ignore"):
+        theory = f0 * float(run.rate) ** (2.0 * k)
+    return k, np.clip(run.loss, low, 1e300), np.clip(theory, low, 1e300)
+
+
 def plot_quadratic_runs(runs: dict, lambdas, *, figsize=(8, 3), title=None) -> PNGFigure:
     """Several runs of :func:`~lrcourse.momentum.run_quadratic` (same start) on one figure.
 
@@ -286,15 +301,12 @@ def plot_quadratic_runs(runs: dict, lambdas, *, figsize=(8, 3), title=None) -> P
     fig = PNGFigure(figsize=figsize, layout="constrained")
     ax_path, ax_loss = fig.subplots(1, 2, width_ratios=(1.25, 1))
     _quadratic_axes(ax_path, ax_loss, lambdas, x0, num_steps, QuadraticPlot.LOSS_FLOOR)
-    f0, low = first.loss[0], first.loss[0] * QuadraticPlot.LOSS_FLOOR / 10
-    k = np.arange(num_steps + 1)
     for i, (label, run) in enumerate(runs.items()):
         color = f"C{i}"
+        k, loss, theory = _loss_curves(run, first.loss[0])
         ax_path.plot(run.path[:, 0], run.path[:, 1], ".-", color=color, markersize=2, linewidth=0.8)
-        ax_loss.plot(k, np.clip(run.loss, low, 1e300), color=color,
-                     label=f"{label}: ρ = {float(run.rate):.3f}")
-        with np.errstate(all="ignore"):
-            ax_loss.plot(k, np.clip(f0 * float(run.rate) ** (2.0 * k), low, 1e300), ":", color=color)
+        ax_loss.plot(k, loss, color=color, label=f"{label}: ρ = {float(run.rate):.3f}")
+        ax_loss.plot(k, theory, ":", color=color)
     fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", fontsize="small",
                ncols=min(len(runs), 3), frameon=False)
     if title:
@@ -342,16 +354,10 @@ class QuadraticPlot:
 
     def update(self, run, title: str = "") -> None:
         """Show ``run`` (a :class:`~lrcourse.momentum.QuadraticRun` for one α, β)."""
-        import numpy as np
-
-        path, loss, rate = run.path, run.loss, float(run.rate)
-        low = self.f0 * self.LOSS_FLOOR / 10
-        self.path_line.set_data(path[:, 0], path[:, 1])
-        k = np.arange(len(loss))
-        self.loss_line.set_data(k, np.clip(loss, low, 1e300))
-        with np.errstate(all="ignore"):
-            theory = self.f0 * rate ** (2.0 * k)
-        self.theory_line.set_data(k, np.clip(theory, low, 1e300))
+        k, loss, theory = _loss_curves(run, self.f0)
+        self.path_line.set_data(run.path[:, 0], run.path[:, 1])
+        self.loss_line.set_data(k, loss)
+        self.theory_line.set_data(k, theory)
         self.title.set_text(title)
 
     def to_png(self) -> bytes:
