@@ -1,10 +1,10 @@
 """Does a range-test suggestion train as well as the best rate of a grid? Printed as a table.
 
-Usage: .venv/bin/python benchmarks/lr_finder_rules.py [--epochs N] [--seeds S] [--limit L]
+Usage: .venv/bin/python benchmarks/lr_finder_rules.py [--net lenet|mlp] [--epochs N] [--seeds S] [--limit L]
 
 For each seed s (default 3 seeds): ``lr_range_test`` on ``lenet(seed=s)``
-with its defaults (plain SGD, 1e-7 to 10 over 100 batches of 256), then LeNet
-from the same initial weights trained for N epochs (default 5) with plain SGD
+(or ``mlp(seed=s)``) with its defaults (plain SGD, 1e-7 to 10 over 100
+batches of 256), then the net from the same initial weights trained for N epochs (default 5) with plain SGD
 at each rule's suggested rate and at each rate of a constant grid. Per rate
 source: the rate (geometric mean over the seeds, and its range), the final
 test accuracy mean ± std over the seeds, and its gap to the best grid rate's
@@ -24,9 +24,10 @@ import warnings
 
 from epoch_time import machine  # the same machine line as the other benchmarks
 
-from lrcourse import fit, lenet, load_fashion_mnist, lr_range_test
+from lrcourse import fit, lenet, load_fashion_mnist, lr_range_test, mlp
 
 GRID = (0.03, 0.1, 0.3, 0.6, 1.0)
+NETS = {"lenet": lenet, "mlp": mlp}
 
 
 def rate_text(rates: list[float]) -> str:
@@ -46,20 +47,22 @@ def acc_text(accs: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--net", choices=sorted(NETS), default="lenet")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="examples per split (default: all)")
     args = parser.parse_args()
+    make_net = NETS[args.net]
     train_iter, test_iter = load_fashion_mnist(256, limit=args.limit)
     print(f"# lr finder rules vs a grid, {time.strftime('%Y-%m-%d')}, {machine()}")
-    print(f"# LeNet, SGD, batch 256, {train_iter.num_examples} training examples, {args.epochs} epochs, "
+    print(f"# {args.net}, SGD, batch 256, {train_iter.num_examples} training examples, {args.epochs} epochs, "
           f"{args.seeds} seeds")
 
     rates: dict[str, list] = {}  # rate source -> one rate (or None) per seed
     for seed in range(args.seeds):
         train_iter.reseed(seed)
         start = time.perf_counter()
-        result = lr_range_test(lenet(seed=seed), train_iter)
+        result = lr_range_test(make_net(seed=seed), train_iter)
         print(f"# seed {seed}: {result} ({time.perf_counter() - start:.1f} s)", flush=True)
         for rule, rate in result.suggestions.items():
             rates.setdefault(f"rule {rule}", []).append(rate)
@@ -75,7 +78,7 @@ def main() -> None:
                 continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run is counted below
-                h = fit(lenet(seed=seed), train_iter, test_iter, num_epochs=args.epochs, lr=rate,
+                h = fit(make_net(seed=seed), train_iter, test_iter, num_epochs=args.epochs, lr=rate,
                         seed=seed, animate=False, progress=False)
             if h.diverged:
                 diverged[source] += 1

@@ -4,7 +4,7 @@ Public names only; each lives in the module that owns its idea (see DESIGN.md).
 """
 from .config import profile, seed_everything, try_gpu
 from .data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
-                   load_fashion_mnist)
+                   load_fashion_mnist, select_classes)
 from .lr_finder import (LRRangeResult, divergence_half, lr_range_test, minimum_over_ten, smooth_losses,
                         steepest_slope, sweep_rates, valley)
 from .metrics import Accumulator, accuracy, evaluate, evaluate_accuracy, num_correct
@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 __all__ = [
     "profile", "seed_everything", "try_gpu",
     "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels", "load_fashion_mnist",
+    "select_classes",
     "LRRangeResult", "divergence_half", "lr_range_test", "minimum_over_ten", "smooth_losses",
     "steepest_slope", "sweep_rates", "valley",
     "Accumulator", "accuracy", "evaluate", "evaluate_accuracy", "num_correct",

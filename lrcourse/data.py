@@ -36,6 +36,7 @@ __all__ = [
     "TensorLoader",
     "DataNotFoundError",
     "load_fashion_mnist",
+    "select_classes",
     "fashion_mnist_dirs",
     "find_offline",
     "read_fashion_mnist",
@@ -143,6 +144,70 @@ class TensorLoader:
     def __repr__(self) -> str:
         return (f"TensorLoader({self.num_examples} examples, batch_size={self.batch_size}, "
                 f"{len(self)} batches, shuffle={self.shuffle}, device={self.device})")
+
+
+def _check_classes(classes, labels: torch.Tensor) -> list[int]:
+    """``classes`` as a list of distinct Python ints, each one of ``labels``' values."""
+    values = classes.tolist() if isinstance(classes, (torch.Tensor, np.ndarray)) else classes
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"classes must be a sequence of ints, got {classes!r}") from None
+    if not values:
+        raise ValueError(f"classes must name at least one label, got {classes!r}")
+    bad = [c for c in values if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
+    if bad:
+        raise ValueError(f"classes must be ints, got {bad[0]!r} in {values!r}")
+    values = [int(c) for c in values]
+    repeated = sorted({c for c in values if values.count(c) > 1})
+    if repeated:
+        raise ValueError(f"classes must be distinct, got {values} (repeated: {repeated})")
+    present = torch.unique(labels).tolist()
+    absent = [c for c in values if c not in present]
+    if absent:
+        raise ValueError(f"classes must be labels the loader holds, got {absent} absent from "
+                         f"{values}; the loader's labels are {present}")
+    return values
+
+
+def select_classes(loader: TensorLoader, classes, *, per_class: int | None = None,
+                   batch_size: int | None = None, shuffle: bool | None = None,
+                   seed: int | None = None) -> TensorLoader:
+    """A new :class:`TensorLoader` over the examples of ``loader`` whose label is in ``classes``.
+
+    The labels are renumbered ``0 .. len(classes) - 1`` in the order given:
+    ``classes[i]`` becomes label ``i`` (int64). With ``classes=[5, 6, 7, 8, 9]``
+    label 5 becomes 0 and label 9 becomes 4, so a 5-way head can learn them;
+    ``classes=[9, 5]`` makes 9 → 0 and 5 → 1. ``per_class`` keeps only the
+    first ``per_class`` examples of each class in the loader's tensor order
+    (all of them when None), so a small fine-tuning set is the same every
+    time. The kept examples stay in the loader's order and on its device;
+    ``batch_size``, ``shuffle`` and ``seed`` default to the loader's own, and
+    ``drop_last`` is the loader's. ``loader`` itself is left unchanged; the
+    new loader starts at epoch 0.
+
+    Raises ``ValueError`` when ``classes`` is empty, holds a repeat, a non-int
+    or a label the loader does not hold, or when ``per_class``,
+    ``batch_size`` or ``seed`` is out of range.
+    """
+    if not isinstance(loader, TensorLoader):
+        raise TypeError(f"loader must be a TensorLoader, got {type(loader).__name__}")
+    classes = _check_classes(classes, loader.y)
+    _check_int("per_class", per_class, minimum=1, allow_none=True)
+    batch_size = loader.batch_size if batch_size is None else batch_size
+    shuffle = loader.shuffle if shuffle is None else shuffle
+    seed = loader.seed if seed is None else seed
+    _check_int("batch_size", batch_size, minimum=1)
+    check_seed(seed)
+    # match[i, j]: example i has label classes[j]; the running count down column j is
+    # the example's rank within its class, so the first per_class of each stay True
+    match = loader.y.unsqueeze(1) == torch.tensor(classes, device=loader.device)
+    if per_class is not None:
+        match &= match.cumsum(dim=0) <= per_class
+    idx = match.any(dim=1).nonzero().squeeze(1)
+    y = match[idx].long().argmax(dim=1)  # the one True column: the new label
+    return TensorLoader(loader.X.index_select(0, idx), y, batch_size, shuffle=shuffle, seed=seed,
+                        drop_last=loader.drop_last)
 
 
 def _user_cache() -> Path:

@@ -41,7 +41,7 @@ import bisect
 import copy
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -55,11 +55,12 @@ from .training import resolve_optimizer
 
 __all__ = ["LRRangeResult", "lr_range_test", "sweep_rates", "smooth_losses", "valley",
            "steepest_slope", "minimum_over_ten", "divergence_half", "suggest", "DEFAULT_RULE",
-           "MIN_ITER", "MODES"]
+           "RULES", "MIN_ITER", "MODES"]
 
 MODES = ("exp", "linear")
 MIN_ITER = 10  # enough for every rule to decide on a curve that falls (steepest keeps >= 8 points)
 DEFAULT_RULE = "valley"
+RULES = ("valley", "steepest", "minimum/10", "divergence/2")  # the keys of suggest(), in order
 VALLEY_MIN_POINTS = 3
 
 
@@ -293,12 +294,9 @@ def divergence_half(lrs, losses, *, diverged_at: float | None = None, diverge_th
 
 def suggest(lrs, losses, *, diverged_at: float | None = None, diverge_th: float = 4.0) -> dict:
     """Every rule's rate on one curve: ``{rule name: rate or None}``, the default rule first."""
-    return {
-        "valley": valley(lrs, losses),
-        "steepest": steepest_slope(lrs, losses),
-        "minimum/10": minimum_over_ten(lrs, losses),
-        "divergence/2": divergence_half(lrs, losses, diverged_at=diverged_at, diverge_th=diverge_th),
-    }
+    rates = (valley(lrs, losses), steepest_slope(lrs, losses), minimum_over_ten(lrs, losses),
+             divergence_half(lrs, losses, diverged_at=diverged_at, diverge_th=diverge_th))
+    return dict(zip(RULES, rates))
 
 
 # ---------------------------------------------------------------- the result
@@ -314,6 +312,8 @@ class LRRangeResult:
     which the stop rule fired (also when it was the last step or a
     non-finite loss that was not kept), else None. ``suggestions``: ``{rule:
     rate or None}``; ``suggestion``: the default rule's (``'valley'``).
+    ``smooth``: the smoothing of ``losses`` (in a test's own result, the
+    one its stop rule used; :meth:`with_smoothing` gives another).
     """
 
     lrs: list
@@ -324,6 +324,7 @@ class LRRangeResult:
     suggestions: dict = field(default_factory=dict)
     num_iter: int = 0
     mode: str = "exp"
+    smooth: float = 0.98
 
     @property
     def suggestion(self) -> float | None:
@@ -336,8 +337,33 @@ class LRRangeResult:
         stop = f"; diverged at {self.diverged_at:.3g}" if self.diverged_at is not None else ""
         return f"LRRangeResult({len(self.lrs)} of {self.num_iter} steps, {span}{stop}; suggestions: {rules})"
 
+    def with_smoothing(self, smooth: float) -> LRRangeResult:
+        """The same test read with another smoothing: a new result; this one is unchanged.
+
+        ``losses`` become ``smooth_losses(raw_losses, smooth)``, the
+        bias-corrected moving average (module docstring)::
+
+            avg_i = smooth * avg_(i-1) + (1 - smooth) * raw_loss_i,   avg_(-1) = 0
+            losses_i = avg_i / (1 - smooth ** (i + 1))
+
+        and ``suggestions`` are ``suggest`` on the new curve. The sweep itself
+        is not re-run: ``lrs``, ``raw_losses``, ``stopped_early`` and
+        ``diverged_at`` stay as the test recorded them. Where the test
+        stopped was decided by the original smoothing, so a curve re-smoothed
+        with a smaller ``smooth`` (less lag) ends where the original stopped,
+        not where its own stop rule would have fired, and ``'divergence/2'``
+        stays half of ``diverged_at`` (None when the test never diverged: the
+        new curve is not scanned for a stop that did not happen). ``smooth``
+        in [0, 1); 0 gives the raw losses.
+        """
+        smooth = _check_smooth(smooth)
+        losses = smooth_losses(self.raw_losses, smooth)
+        # diverge_th=inf: no scan of the new curve; divergence/2 comes from diverged_at alone
+        suggestions = suggest(self.lrs, losses, diverged_at=self.diverged_at, diverge_th=math.inf)
+        return replace(self, losses=losses, suggestions=suggestions, smooth=smooth)
+
     def plot(self, ax=None, *, skip_start: int = 0, skip_end: int = 0, figsize=(4.5, 2.8),
-             title=None) -> PNGFigure | None:
+             title=None, highlight: str | None = None) -> PNGFigure | None:
         """Smoothed loss (and the raw loss, faint) against the rate on a log axis, one line per suggestion.
 
         ``skip_start`` / ``skip_end`` leave out points at the ends. The y
@@ -345,11 +371,17 @@ class LRRangeResult:
         the highest before it plus half the drop (at least 5 %), so a loss
         that exploded leaves through the top instead of squashing the
         descent. Each rule with a rate gets a vertical line and a legend
-        entry (the default rule's is solid). Returns a
+        entry; the ``highlight`` rule's (one of :data:`RULES`, default
+        ``'valley'``) is solid and labelled "(default)" when it is the
+        default rule, else "(chosen)". Returns a
         :class:`~lrcourse.plotting.PNGFigure`; given ``ax``, draws there and
         returns None.
         """
         n = len(self.lrs)
+        if highlight is None:
+            highlight = DEFAULT_RULE
+        elif highlight not in RULES:
+            raise ValueError(f"highlight must be one of {list(RULES)} (a rule name), got {highlight!r}")
         skip_start = _check_count("skip_start", skip_start, 0)
         skip_end = _check_count("skip_end", skip_end, 0)
         if skip_start + skip_end >= n:
@@ -370,10 +402,10 @@ class LRRangeResult:
         for k, (name, rate) in enumerate(self.suggestions.items()):
             if rate is None:
                 continue
-            default = name == DEFAULT_RULE
-            ax.axvline(rate, color=f"C{k + 1}", linestyle="-" if default else "--",
-                       linewidth=1.6 if default else 1.1,
-                       label=f"{name}{' (default)' if default else ''}: {rate:.2g}")
+            chosen = name == highlight
+            tag = (" (default)" if name == DEFAULT_RULE else " (chosen)") if chosen else ""
+            ax.axvline(rate, color=f"C{k + 1}", linestyle="-" if chosen else "--",
+                       linewidth=1.6 if chosen else 1.1, label=f"{name}{tag}: {rate:.2g}")
         set_axes(ax, "learning rate (log scale)", "training loss", None, (low - pad, high + pad),
                  "log", "linear", None)
         ax.legend(fontsize="small")
@@ -521,4 +553,4 @@ def lr_range_test(net: nn.Module, train_iter, *, loss=None, optimizer=None, star
     return LRRangeResult(lrs=lrs, losses=smoothed, raw_losses=raw, stopped_early=len(lrs) < num_iter,
                          diverged_at=diverged_at,
                          suggestions=suggest(lrs, smoothed, diverged_at=diverged_at, diverge_th=diverge_th),
-                         num_iter=num_iter, mode=mode)
+                         num_iter=num_iter, mode=mode, smooth=smooth)

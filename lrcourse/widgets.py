@@ -7,7 +7,10 @@ test can call without any front end:
   parameters (the sliders' values);
 * :func:`explore_schedule` turns them into a figure and a line of text, or
   into the error message when the combination makes no sense (a warmup longer
-  than the schedule, say): a slider never ends in a traceback.
+  than the schedule, say): a slider never ends in a traceback;
+* :func:`explore_momentum` does the same for the momentum playground, and
+  :func:`explore_range_test` for a range test's curve read with another
+  smoothing and another rule.
 
 Redrawing a figure takes tens of milliseconds, so sliders update when
 released (``continuous_update=False``); training only runs on a button.
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .lr_finder import DEFAULT_RULE, RULES, LRRangeResult
 from .plotting import PNGFigure, plot_schedules
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, SquareRoot,
                         Step, lr_values)
 
 __all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer",
-           "PLAYGROUND_X0", "explore_momentum", "momentum_playground"]
+           "PLAYGROUND_X0", "explore_momentum", "momentum_playground", "explore_range_test",
+           "range_test_explorer"]
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,16 @@ def _slider(p: Param):
                          **common)
 
 
+def _show(image, text, fig, message) -> None:
+    """Put an explore function's ``(figure, message)`` on screen; no figure: the last one stays."""
+    import html
+
+    if fig is not None:
+        image.value = fig.to_png()
+    message = html.escape(message, quote=False)
+    text.value = f"<code>{message}</code>" if fig is not None else f"<b>{message}</b>"
+
+
 def schedule_explorer(num_updates: int = 15, *, train_iter=None, test_iter=None, num_epochs=None,
                       net_fn=None):
     """A widget: pick a schedule, move its sliders, see its curve.
@@ -151,10 +166,7 @@ def schedule_explorer(num_updates: int = 15, *, train_iter=None, test_iter=None,
 
     def redraw(*_):
         params = {name: s.value for name, s in state["sliders"].items()}
-        fig, message = explore_schedule(kind.value, params, num_updates)
-        if fig is not None:
-            image.value = fig.to_png()
-        text.value = f"<code>{message}</code>" if fig is not None else f"<b>{message}</b>"
+        _show(image, text, *explore_schedule(kind.value, params, num_updates))
 
     def rebuild(*_):
         state["sliders"] = {p.name: _slider(p) for p in SCHEDULE_KINDS[kind.value][1]}
@@ -296,4 +308,68 @@ def momentum_playground(*, num_steps: int = 200, x0=PLAYGROUND_X0):
     box.sliders = dict(alpha=alpha, beta=beta, kappa=kappa)
     box.buttons = dict(best=best, best_gd=best_gd, nesterov=nesterov)
     box.image, box.text = image, text
+    return box
+
+
+# ---------------------------------------------------------------- chapter 7: the range test explorer
+
+def _rule_rate(result: LRRangeResult, rule: str) -> str:
+    """``'lr = 0.0031'`` (as the figure's legend writes it), or why the rule gives no rate."""
+    rate = result.suggestions.get(rule)
+    if rate is not None:
+        return f"lr = {rate:.2g}"
+    why = "the loss never diverged" if rule == "divergence/2" else "the loss never fell for long enough"
+    return f"no rate ({why})"
+
+
+def explore_range_test(result: LRRangeResult, smooth: float, rule: str) -> tuple[PNGFigure | None, str]:
+    """What the range test explorer shows for these values: ``(figure, text)``.
+
+    The figure is ``result.with_smoothing(smooth).plot(highlight=rule)``: the
+    same recorded batch losses, smoothed with ``smooth``, with ``rule``'s
+    line solid. The text gives ``rule``'s rate on that curve and, for
+    comparison, on the curve at the test's own smoothing (``result.smooth``),
+    or why the rule gives none. For ``smooth`` outside [0, 1) or a rule not in
+    :data:`~lrcourse.lr_finder.RULES` the figure is None and the text is the
+    reason.
+    """
+    if rule not in RULES:
+        return None, f"rule must be one of {list(RULES)}, got {rule!r}"
+    try:
+        shown = result.with_smoothing(smooth)
+    except ValueError as err:
+        return None, str(err)
+    fig = shown.plot(highlight=rule, figsize=(5.5, 3.0), title=f"smooth = {shown.smooth:.3g}")
+    text = (f"{rule} at smooth = {shown.smooth:.3g}: {_rule_rate(shown, rule)}; "
+            f"at the test's smooth = {result.smooth:.3g}: {_rule_rate(result, rule)}")
+    return fig, text
+
+
+def range_test_explorer(result: LRRangeResult):
+    """A widget: move the smoothing and pick a rule, see the curve and the suggestion move.
+
+    Nothing is trained: the slider re-smooths the batch losses ``result``
+    recorded (:meth:`~lrcourse.lr_finder.LRRangeResult.with_smoothing`), so
+    the curve still ends where the test stopped. The slider starts at the
+    test's own smoothing and redraws when released. Returns the
+    ``ipywidgets.VBox``; ``box.slider``, ``box.rule``, ``box.text`` and
+    ``box.image`` are its parts, ``box.redraw()`` draws again.
+    """
+    import ipywidgets as w
+
+    slider = _slider(Param("smooth", 0.0, 0.99, result.smooth))
+    rules = list(result.suggestions) or list(RULES)
+    rule = w.Dropdown(options=rules, value=DEFAULT_RULE if DEFAULT_RULE in rules else rules[0],
+                      description="rule", style={"description_width": "9em"})
+    image = w.Image(format="png", layout=w.Layout(max_width="600px"))
+    text = w.HTML()
+
+    def redraw(*_):
+        _show(image, text, *explore_range_test(result, slider.value, rule.value))
+
+    slider.observe(redraw, names="value")
+    rule.observe(redraw, names="value")
+    redraw()
+    box = w.VBox([slider, rule, text, image])
+    box.slider, box.rule, box.text, box.image, box.redraw = slider, rule, text, image, redraw
     return box

@@ -9,7 +9,7 @@ import torch
 
 import lrcourse.data as data
 from lrcourse.data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
-                           load_fashion_mnist, read_fashion_mnist)
+                           load_fashion_mnist, read_fashion_mnist, select_classes)
 
 from conftest import SMALL_TEST, SMALL_TRAIN, idx_bytes
 
@@ -171,6 +171,164 @@ def test_empty_data():
 def test_non_tensors(X, y, names):
     with pytest.raises(TypeError, match=rf"X and y must be tensors, got {names}"):
         TensorLoader(X, y, 1)
+
+
+# ---------------------------------------------------------- select_classes
+
+# Labels of a small loader; example i is the row of X that is all i.
+LABELS = [7, 2, 9, 5, 2, 7, 0, 5, 9, 9, 6, 5, 8, 2, 7, 9]
+
+
+def labelled_loader(batch_size=4, **kw):
+    X = torch.arange(len(LABELS), dtype=torch.float32).unsqueeze(1).repeat(1, 3)
+    return TensorLoader(X, torch.tensor(LABELS), batch_size, **kw)
+
+
+def kept(loader):
+    """(original example index, new label) of every example, in tensor order."""
+    return list(zip(loader.X[:, 0].long().tolist(), loader.y.tolist()))
+
+
+def test_select_classes_relabels_in_the_order_given():
+    sub = select_classes(labelled_loader(), [5, 6, 7, 8, 9])
+    mapping = {5: 0, 6: 1, 7: 2, 8: 3, 9: 4}
+    expected = [(i, mapping[c]) for i, c in enumerate(LABELS) if c in mapping]
+    assert kept(sub) == expected
+    assert sub.y.dtype == torch.int64
+    assert torch.equal(sub.X[:, 0], sub.X[:, 2])  # whole rows travel together
+    # the order of classes, not their values, decides the new labels
+    sub = select_classes(labelled_loader(), [9, 2, 7])
+    assert kept(sub) == [(0, 2), (1, 1), (2, 0), (4, 1), (5, 2), (8, 0), (9, 0),
+                         (13, 1), (14, 2), (15, 0)]
+
+
+@pytest.mark.parametrize("per_class, expected", [
+    (1, [(0, 1), (2, 0), (3, 2)]),
+    (2, [(0, 1), (2, 0), (3, 2), (5, 1), (7, 2), (8, 0)]),
+    (3, [(0, 1), (2, 0), (3, 2), (5, 1), (7, 2), (8, 0), (9, 0), (11, 2), (14, 1)]),
+    (100, [(0, 1), (2, 0), (3, 2), (5, 1), (7, 2), (8, 0), (9, 0), (11, 2), (14, 1), (15, 0)]),
+])
+def test_select_classes_keeps_the_first_per_class(per_class, expected):
+    # 9 -> 0, 7 -> 1, 5 -> 2; 9 at 2, 8, 9, 15; 7 at 0, 5, 14; 5 at 3, 7, 11
+    sub = select_classes(labelled_loader(), [9, 7, 5], per_class=per_class)
+    assert kept(sub) == expected
+    assert torch.bincount(sub.y).tolist() == [min(per_class, n) for n in (4, 3, 3)]
+
+
+def test_select_classes_per_class_is_deterministic_under_shuffle():
+    loader = labelled_loader(shuffle=True, seed=3)
+    next(iter(loader))  # an epoch started: the tensor order, not the epoch's, decides
+    a = select_classes(loader, [2, 0], per_class=2)
+    b = select_classes(labelled_loader(), [2, 0], per_class=2)
+    assert kept(a) == kept(b) == [(1, 0), (4, 0), (6, 1)]
+
+
+def test_select_classes_leaves_the_loader_unchanged():
+    loader = labelled_loader(3, shuffle=True, seed=5)
+    list(loader)  # one pass: epoch 1
+    X, y = loader.X.clone(), loader.y.clone()
+    sub = select_classes(loader, [2, 9], per_class=1, batch_size=2, shuffle=False, seed=1)
+    assert torch.equal(loader.X, X) and torch.equal(loader.y, y)
+    assert (loader.batch_size, loader.shuffle, loader.seed, loader.epoch) == (3, True, 5, 1)
+    sub.y += 100  # the new loader's tensors are its own
+    assert torch.equal(loader.y, y)
+
+
+def test_select_classes_inherits_the_loaders_settings():
+    loader = labelled_loader(3, shuffle=True, seed=11, drop_last=True)
+    list(loader)  # one pass: the new loader still starts at epoch 0
+    sub = select_classes(loader, [9, 5, 2])
+    assert (sub.batch_size, sub.shuffle, sub.seed, sub.drop_last) == (3, True, 11, True)
+    assert sub.epoch == 0 and sub.device == loader.device
+    assert sub.num_examples == 10 and len(sub) == 3  # 10 // 3 with drop_last
+    assert sorted(sub.y.tolist()) == [0] * 4 + [1] * 3 + [2] * 3
+    assert sum(1 for _ in sub) == 3
+
+
+@pytest.mark.parametrize("kw, settings, n_batches", [
+    (dict(batch_size=4), (4, False, 0), 3),
+    (dict(shuffle=True, seed=8), (3, True, 8), 4),
+    (dict(batch_size=np.int64(10), shuffle=True), (10, True, 0), 1),
+])
+def test_select_classes_overrides_the_loaders_settings(kw, settings, n_batches):
+    loader = labelled_loader(3)
+    sub = select_classes(loader, [9, 5, 2], **kw)
+    assert (sub.batch_size, sub.shuffle, sub.seed) == settings
+    assert len(sub) == n_batches and sum(1 for _ in sub) == n_batches
+    assert sorted(torch.cat([y for _, y in sub]).tolist()) == [0] * 4 + [1] * 3 + [2] * 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_select_classes_stays_on_the_gpu():
+    loader = labelled_loader()
+    loader = TensorLoader(loader.X.cuda(), loader.y.cuda(), 4)
+    sub = select_classes(loader, [9, 7, 5], per_class=2)
+    assert sub.X.device == sub.y.device == loader.device
+    assert [(int(i), int(c)) for i, c in zip(sub.X[:, 0].cpu(), sub.y.cpu())] == [
+        (0, 1), (2, 0), (3, 2), (5, 1), (7, 2), (8, 0)]
+
+
+def test_select_classes_override_shuffle_off_keeps_the_order():
+    sub = select_classes(labelled_loader(shuffle=True, seed=2), [5, 6], shuffle=False)
+    assert torch.cat([X[:, 0] for X, _ in sub]).long().tolist() == [3, 7, 10, 11]
+
+
+def test_select_classes_accepts_ranges_arrays_and_tensors():
+    expected = kept(select_classes(labelled_loader(), [5, 6, 7, 8, 9]))
+    for classes in (range(5, 10), (5, 6, 7, 8, 9), np.arange(5, 10), torch.arange(5, 10),
+                    [np.int64(5), 6, 7, 8, 9]):
+        assert kept(select_classes(labelled_loader(), classes)) == expected
+
+
+def test_select_classes_on_fashion_mnist(fake_fmnist_dir, no_system_copy):
+    train_iter, _ = load_fashion_mnist(8, root=fake_fmnist_dir[0])
+    labels = train_iter.y.tolist()
+    sub = select_classes(train_iter, range(5, 10), per_class=2)
+    rows = [i for i, c in enumerate(labels) if c >= 5]
+    rows = [i for i in rows if labels[:i].count(labels[i]) < 2]
+    assert torch.equal(sub.X, train_iter.X[rows])
+    assert sub.y.tolist() == [labels[i] - 5 for i in rows]
+    assert sub.X.shape[1:] == (1, 28, 28) and sub.X.dtype == torch.float32
+
+
+@pytest.mark.parametrize("classes, message", [
+    ([], r"classes must name at least one label, got \[\]"),
+    ((), r"classes must name at least one label, got \(\)"),
+    (5, r"classes must be a sequence of ints, got 5"),
+    (None, r"classes must be a sequence of ints, got None"),
+    ([5, 2.0], r"classes must be ints, got 2\.0 in \[5, 2\.0\]"),
+    ([True, 2], r"classes must be ints, got True in \[True, 2\]"),
+    ("59", r"classes must be ints, got '5' in \['5', '9'\]"),
+    (torch.tensor([5.0]), r"classes must be ints, got 5\.0 in \[5\.0\]"),
+    ([5, 9, 5, 2, 9], r"classes must be distinct, got \[5, 9, 5, 2, 9\] \(repeated: \[5, 9\]\)"),
+    ([5, 1, 10], r"classes must be labels the loader holds, got \[1, 10\] absent from \[5, 1, 10\]; "
+                 r"the loader's labels are \[0, 2, 5, 6, 7, 8, 9\]"),
+    ([-1], r"classes must be labels the loader holds, got \[-1\] absent"),
+])
+def test_select_classes_bad_classes(classes, message):
+    with pytest.raises(ValueError, match=rf"^{message}"):
+        select_classes(labelled_loader(), classes)
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(per_class=0), r"per_class must be an int >= 1 or None, got 0"),
+    (dict(per_class=-2), r"per_class must be an int >= 1 or None, got -2"),
+    (dict(per_class=1.5), r"per_class must be an int >= 1 or None, got 1\.5"),
+    (dict(per_class=True), r"per_class must be an int >= 1 or None, got True"),
+    (dict(batch_size=0), r"batch_size must be an int >= 1, got 0"),
+    (dict(batch_size=2.5), r"batch_size must be an int >= 1, got 2\.5"),
+    (dict(batch_size="4"), r"batch_size must be an int >= 1, got '4'"),
+    (dict(seed=-1), r"seed must be an int in \[0, 2\*\*63 - 1\], got -1"),
+    (dict(seed=0.5), r"seed must be an int in \[0, 2\*\*63 - 1\], got 0\.5"),
+])
+def test_select_classes_bad_arguments(kw, message):
+    with pytest.raises(ValueError, match=rf"^{message}$"):
+        select_classes(labelled_loader(), [5, 9], **kw)
+
+
+def test_select_classes_needs_a_tensor_loader():
+    with pytest.raises(TypeError, match=r"loader must be a TensorLoader, got list"):
+        select_classes([(torch.zeros(2, 1), torch.zeros(2))], [0])
 
 
 # ------------------------------------------------------- finding the files

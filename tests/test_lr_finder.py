@@ -1,6 +1,7 @@
 """lr_range_test: the sweep, the stop rules, exact restoration, the suggestion rules, errors, the plot."""
 import copy
 import math
+import re
 
 import numpy as np
 import pytest
@@ -11,12 +12,11 @@ from torch import nn
 
 from lrcourse import (LRRangeResult, divergence_half, lr_range_test, minimum_over_ten, smooth_losses,
                       steepest_slope, sweep_rates, valley)
-from lrcourse.lr_finder import DEFAULT_RULE, MIN_ITER, suggest
+from lrcourse.lr_finder import DEFAULT_RULE, MIN_ITER, RULES, suggest
 from lrcourse.plotting import PNGFigure
 from tiny import make_data
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-RULES = ("valley", "steepest", "minimum/10", "divergence/2")
 
 
 def bn_net(seed=0):
@@ -292,7 +292,7 @@ def test_a_list_of_batches_works_and_a_one_shot_iterator_warns():
 
 def test_smoothed_losses_are_the_bias_corrected_average_of_the_raw_ones():
     result = lr_range_test(bn_net(), loader(), start_lr=1e-4, end_lr=1e6, smooth=0.9)
-    assert result.losses == smooth_losses(result.raw_losses, 0.9)
+    assert result.losses == smooth_losses(result.raw_losses, 0.9) and result.smooth == 0.9
     raw = [2.0, 1.0, 4.0]
     avg1, avg2, avg3 = 0.1 * 2.0, 0.9 * 0.2 + 0.1 * 1.0, 0.9 * (0.9 * 0.2 + 0.1) + 0.1 * 4.0
     assert smooth_losses(raw, 0.9) == pytest.approx([avg1 / 0.1, avg2 / (1 - 0.81), avg3 / (1 - 0.729)])
@@ -531,3 +531,75 @@ def test_plot_skips_none_and_draws_on_given_axes():
     assert len(ax.get_lines()[0].get_xdata()) == 91
     with pytest.raises(ValueError, match="skip_start \\+ skip_end must leave at least one of the 101"):
         result.plot(skip_start=60, skip_end=41)
+
+
+def test_rules_are_the_keys_of_suggest_in_order():
+    assert RULES == ("valley", "steepest", "minimum/10", "divergence/2")
+    assert tuple(suggest(LRS, TANH)) == RULES
+
+
+def test_plot_highlights_the_chosen_rule():
+    result = diverged_result()
+    present = [name for name, rate in result.suggestions.items() if rate is not None]
+    assert len(present) >= 3
+    for highlight in [None] + present:
+        ax = result.plot(highlight=highlight).axes[0]
+        solid = [line for line in suggestion_lines(ax) if line.get_linestyle() == "-"]
+        chosen = highlight or DEFAULT_RULE
+        tag = "(default)" if chosen == DEFAULT_RULE else "(chosen)"
+        assert [line.get_label() for line in solid] == [f"{chosen} {tag}: {result.suggestions[chosen]:.2g}"]
+        assert all(line.get_linestyle() == "--" for line in suggestion_lines(ax) if line not in solid)
+    with pytest.raises(ValueError, match=r"highlight must be one of \['valley', 'steepest', 'minimum/10', "
+                                         r"'divergence/2'\] \(a rule name\), got 'lowest'"):
+        result.plot(highlight="lowest")
+
+
+# ------------------------------------------------------------ re-smoothing a recorded test
+
+def noisy_tanh_result(smooth=0.9, spike=0.0):
+    """A made-up test that ran to its end: the tanh descent, noise, the last 3 losses raised by ``spike``."""
+    raw = TANH + np.random.default_rng(3).normal(0, 0.1, TANH.size)
+    raw[-3:] += spike
+    losses = smooth_losses(raw, smooth)
+    return LRRangeResult(lrs=list(LRS), losses=losses, raw_losses=list(raw), stopped_early=False,
+                         diverged_at=None, suggestions=suggest(LRS, losses), num_iter=LRS.size, smooth=smooth)
+
+
+@pytest.mark.parametrize("smooth", [0.0, 0.5, 0.9, 0.995])
+def test_with_smoothing_re_smooths_the_recorded_losses_and_re_suggests(smooth):
+    result = diverged_result()
+    before = copy.deepcopy(result)
+    again = result.with_smoothing(smooth)
+    assert again.losses == smooth_losses(result.raw_losses, smooth)  # value by value
+    assert again.suggestions == suggest(result.lrs, again.losses, diverged_at=result.diverged_at)
+    assert again.smooth == smooth and again.suggestions["divergence/2"] == result.diverged_at / 2
+    assert (again.lrs, again.raw_losses, again.diverged_at, again.stopped_early, again.num_iter) == \
+        (result.lrs, result.raw_losses, result.diverged_at, result.stopped_early, result.num_iter)
+    assert result == before  # the original is unchanged
+    assert result.with_smoothing(result.smooth) == result  # the test's own smoothing gives it back
+
+
+def test_less_smoothing_moves_the_suggestions_and_zero_gives_the_raw_losses():
+    result = noisy_tanh_result(0.9)
+    raw = result.with_smoothing(0)
+    assert raw.losses == result.raw_losses and raw.smooth == 0.0
+    lighter = result.with_smoothing(0.5)
+    assert lighter.suggestions == suggest(LRS, smooth_losses(result.raw_losses, 0.5), diverge_th=math.inf)
+    # the heavier average lags behind the rate: its valley sits to the right of the lighter one's
+    assert lighter.suggestion < result.suggestion
+
+
+def test_with_smoothing_does_not_invent_a_divergence():
+    result = noisy_tanh_result(0.98, spike=2.5)  # the average hides the spike: no stop
+    assert result.suggestions["divergence/2"] is None
+    raw = result.with_smoothing(0.0)
+    assert divergence_half(raw.lrs, raw.losses) is not None  # a scan of the raw curve would find one
+    assert raw.suggestions["divergence/2"] is None and raw.diverged_at is None
+    assert len(raw.losses) == len(result.lrs)  # and the curve ends where the test did
+
+
+@pytest.mark.parametrize("smooth", [1.0, -0.1, float("nan"), "0.9", True])
+def test_with_smoothing_rejects_bad_smoothing(smooth):
+    match = rf"smooth must be a number in \[0, 1\) .* got {re.escape(repr(smooth))}"
+    with pytest.raises(ValueError, match=match):
+        noisy_tanh_result().with_smoothing(smooth)

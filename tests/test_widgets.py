@@ -180,3 +180,80 @@ def test_momentum_animation_is_html_with_one_frame_per_beta():
 
     html = momentum_animation([0.1, 1.0], (-1.0, 0.8), 20, 1.0, [0.0, 0.5, 0.9]).data
     assert html.count("data:image/png;base64") == 3 and "<script" in html
+
+
+# ---------------------------------------------------------------- the range test explorer
+
+@pytest.fixture(scope="module")
+def range_result():
+    """A made-up range test at smooth 0.95: a plateau, a drop around lr 1e-2, noise, then a blow-up."""
+    import numpy as np
+
+    from lrcourse import LRRangeResult, smooth_losses
+    from lrcourse.lr_finder import suggest
+
+    log_lr = np.linspace(-5, 1, 80)
+    raw = 1.4 - 0.9 * np.tanh((log_lr + 2) / 0.5) + np.random.default_rng(1).normal(0, 0.12, log_lr.size)
+    raw[-6:] += np.geomspace(0.5, 8, 6)
+    lrs, losses = list(10 ** log_lr), smooth_losses(raw, 0.95)
+    return LRRangeResult(lrs=lrs, losses=losses, raw_losses=list(raw), stopped_early=True,
+                         diverged_at=lrs[-1], suggestions=suggest(lrs, losses, diverged_at=lrs[-1]),
+                         num_iter=100, smooth=0.95)
+
+
+def test_explore_range_test_gives_the_figure_and_the_rule_at_both_smoothings(range_result):
+    from lrcourse.widgets import explore_range_test
+
+    fig, text = explore_range_test(range_result, 0.5, "minimum/10")
+    assert isinstance(fig, PNGFigure) and fig.to_png().startswith(PNG)
+    rate = range_result.with_smoothing(0.5).suggestions["minimum/10"]
+    own = range_result.suggestions["minimum/10"]
+    assert text == f"minimum/10 at smooth = 0.5: lr = {rate:.2g}; at the test's smooth = 0.95: lr = {own:.2g}"
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"minimum/10 (chosen): {rate:.2g}" in labels  # the text writes the rate as the legend does
+    assert fig.axes[0].get_title() == "smooth = 0.5"
+
+
+def test_explore_range_test_says_why_a_rule_has_no_rate():
+    from lrcourse import LRRangeResult
+    from lrcourse.widgets import explore_range_test
+
+    rising = [1.0 + 0.03 * i for i in range(30)]  # never fell, and the test ran to its end
+    result = LRRangeResult(lrs=[10.0 ** (i / 10 - 4) for i in range(30)], losses=rising, raw_losses=rising,
+                           stopped_early=False, diverged_at=None, suggestions={}, num_iter=30, smooth=0.0)
+    fig, text = explore_range_test(result, 0.6, "valley")
+    assert fig is not None
+    assert text.startswith("valley at smooth = 0.6: no rate (the loss never fell for long enough); at the ")
+    _, text = explore_range_test(result, 0.6, "divergence/2")
+    assert text.startswith("divergence/2 at smooth = 0.6: no rate (the loss never diverged)")
+
+
+@pytest.mark.parametrize("smooth, rule, message", [
+    (1.0, "valley", "smooth must be a number in [0, 1) (the weight of the past), got 1.0"),
+    (-0.01, "steepest", "smooth must be a number in [0, 1) (the weight of the past), got -0.01"),
+    (0.5, "lowest", "rule must be one of ['valley', 'steepest', 'minimum/10', 'divergence/2'], got 'lowest'"),
+])
+def test_explore_range_test_turns_bad_values_into_a_message(range_result, smooth, rule, message):
+    from lrcourse.widgets import explore_range_test
+
+    assert explore_range_test(range_result, smooth, rule) == (None, message)
+
+
+def test_range_test_explorer_redraws_when_the_smoothing_or_the_rule_moves(range_result):
+    from lrcourse.widgets import range_test_explorer
+
+    box = range_test_explorer(range_result)
+    assert list(box.children) == [box.slider, box.rule, box.text, box.image]
+    slider, rule = box.slider, box.rule
+    assert isinstance(slider, w.FloatSlider) and not slider.continuous_update  # redraw on release only
+    assert (slider.min, slider.max, slider.step, slider.value) == (0.0, 0.99, 0.01, 0.95)
+    assert list(rule.options) == list(range_result.suggestions) and rule.value == "valley"
+    first = bytes(box.image.value)
+    assert first.startswith(PNG) and box.text.value.startswith("<code>valley at smooth = 0.95: lr = ")
+    slider.value = 0.3
+    assert bytes(box.image.value) != first
+    assert box.text.value.startswith("<code>valley at smooth = 0.3: lr = ")
+    smoothed = bytes(box.image.value)
+    rule.value = "steepest"
+    assert bytes(box.image.value) != smoothed and box.text.value.startswith("<code>steepest at smooth = 0.3")
+    assert "; at the test's smooth = 0.95: lr = " in box.text.value
