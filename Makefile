@@ -6,17 +6,31 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The quick site: the book built in quick mode, with its own execution cache, for the browser test.
+QUICK  := _build/quick
+QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
 
-.PHONY: book test bench lock data clean
+.PHONY: book test site-quick bench lock data chromium clean
 
 ## make book: run every chapter (full experiments) and build the HTML into _build/html
 book: $(STAMP) data
 	LRCOURSE_HEADLESS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
 
-## make test: the package's tests and every chapter in quick mode (nbval)
-test: $(STAMP) data
-	LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1 $(BIN)/python -m pytest tests chapters \
+## make test: the package's tests, every chapter in quick mode (nbval), and the quick site
+## in headless Chromium (tests/test_browser.py; screenshots in _build/screenshots)
+test: $(STAMP) data chromium site-quick
+	$(QUICK_ENV) $(BIN)/python -m pytest tests chapters \
 		--nbval-lax --nbval-current-env -p no:cacheprovider
+
+## make site-quick: build the book in quick mode into _build/quick/_build/html
+site-quick: $(STAMP) data $(QUICK)/.inputs
+	$(QUICK_ENV) $(BIN)/jupyter-book build . --path-output $(QUICK) --warningiserror --keep-going
+
+# The execution cache knows a notebook's code only: when the package or the pinned
+# environment changes, the quick site starts afresh instead of showing stale outputs.
+$(QUICK)/.inputs: $(STAMP) $(wildcard lrcourse/*.py)
+	rm -rf $(QUICK)/_build
+	mkdir -p $(QUICK) && touch $@
 
 ## make bench: print the speed figures of benchmarks/
 bench: $(STAMP) data
@@ -31,6 +45,9 @@ $(STAMP): requirements/lock.txt pyproject.toml
 
 data: $(STAMP)
 	scripts/ensure_data.sh $(BIN)/python
+
+chromium:
+	scripts/ensure_chromium.sh
 
 ## make lock: re-pin requirements/lock.txt from the current environment
 lock: $(STAMP)

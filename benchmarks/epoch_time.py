@@ -7,22 +7,11 @@ the first epoch is reported apart (warm-up: allocator, kernels), the median
 and spread are over the others. Figures only: nothing here is asserted.
 """
 import argparse
-import os
-import platform
 import statistics
 import time
 
-import torch
-
-import lrcourse
 from lrcourse import fit, lenet, load_fashion_mnist, mlp
-
-
-def machine() -> str:
-    device = lrcourse.try_gpu()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    return (f"{platform.node()} | {device} ({name}) | {os.cpu_count()} cores, "
-            f"{torch.get_num_threads()} torch threads | torch {torch.__version__}")
+from lrcourse.config import machine
 
 
 def main() -> None:

@@ -22,9 +22,8 @@ import statistics
 import time
 import warnings
 
-from epoch_time import machine  # the same machine line as the other benchmarks
-
 from lrcourse import fit, lenet, load_fashion_mnist, lr_range_test, mlp
+from lrcourse.config import machine
 
 GRID = (0.03, 0.1, 0.3, 0.6, 1.0)
 NETS = {"lenet": lenet, "mlp": mlp}

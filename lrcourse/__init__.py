@@ -11,8 +11,8 @@ from .metrics import Accumulator, accuracy, evaluate, evaluate_accuracy, num_cor
 from .models import lenet, mlp
 from .momentum import (MomentumSGD, convergence_rate, momentum_step, optimal_gd, optimal_momentum,
                        quadratic_eigenvalues, run_quadratic)
-from .plotting import (Animator, momentum_animation, plot_histories, plot_quadratic_runs, plot_schedules,
-                       results_table, show_images)
+from .plotting import (Animator, momentum_animation, plot_comparison, plot_histories, plot_quadratic_runs,
+                       plot_schedules, results_table, show_images)
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
                         SquareRoot, Step, Warmup, lr_values)
 from .training import History, fit
@@ -29,7 +29,7 @@ __all__ = [
     "lenet", "mlp",
     "MomentumSGD", "convergence_rate", "momentum_step", "optimal_gd", "optimal_momentum",
     "quadratic_eigenvalues", "run_quadratic",
-    "Animator", "momentum_animation", "plot_histories", "plot_quadratic_runs", "plot_schedules",
+    "Animator", "momentum_animation", "plot_comparison", "plot_histories", "plot_quadratic_runs", "plot_schedules",
     "results_table", "show_images",
     "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
     "SquareRoot", "Step", "Warmup", "lr_values",

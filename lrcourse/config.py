@@ -19,13 +19,15 @@ Environment variables read here (at call time, so tests can change them):
 from __future__ import annotations
 
 import os
+import platform
 import random
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "seed_everything", "try_gpu"]
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "seed_everything", "try_gpu",
+           "machine"]
 
 
 def _flag(name: str) -> bool:
@@ -96,3 +98,11 @@ def try_gpu(i: int = 0) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def machine() -> str:
+    """One line naming where figures were measured: host, device, cores, torch threads and version."""
+    device = try_gpu()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    return (f"{platform.node()} | {device} ({name}) | {os.cpu_count()} cores, "
+            f"{torch.get_num_threads()} torch threads | torch {torch.__version__}")

@@ -8,6 +8,7 @@ are a cell's last value; pyplot's inline backend never shows them twice.
 from __future__ import annotations
 
 import io
+import math
 import statistics
 import time
 import weakref
@@ -214,6 +215,8 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
                    xlabel="epoch", figsize=None, title=None, mark_lr_changes=False) -> PNGFigure:
     """One panel per metric, one line per run: ``{label: History}`` → figure.
 
+    One legend for all panels sits below them (up to three runs per row).
+
     Metrics are per-epoch lists of a ``History``; epoch numbers start at 1
     (the value after that many epochs), so epoch ``e`` spans ``x`` in
     ``[e - 1, e]``. The ``'lr'`` panel draws the rate of every optimizer
@@ -226,7 +229,9 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     if not histories:
         raise ValueError("histories must hold at least one run")
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    figsize = figsize or (3.2 * len(metrics), 2.6)
+    ncols = min(len(histories), 3 if len(metrics) > 1 else 1)
+    legend_rows = math.ceil(len(histories) / ncols)
+    figsize = figsize or (3.2 * len(metrics), 2.6 + 0.22 * legend_rows)
     fig = PNGFigure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     labels = {"train_loss": "train loss", "train_acc": "train accuracy",
@@ -244,7 +249,9 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
                     ax.axvline(x, color=color, linestyle=":", linewidth=1.2)
         set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
                  "log" if metric == "lr" else "linear", None)
-    axes[0].legend(fontsize="small")
+    # one legend for all panels, below them: long run names never cover a curve
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=ncols,
+               fontsize="small", frameon=False)
     if title:
         fig.suptitle(title)
     return fig
@@ -457,11 +464,52 @@ class Table:
     __repr__ = __str__
 
 
-def _mean_std(values) -> str:
+def mean_std(values) -> str:
+    """``'0.884 ± 0.002'``: mean and sample standard deviation, 3 decimals, never broken across lines."""
     values = list(values)
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f}\u00a0±\u00a0{statistics.stdev(values):.3f}"  # no line break
+
+
+def plot_comparison(summary: dict, *, xlabel: str = "final test accuracy", figsize=None,
+                    title=None) -> PNGFigure:
+    """One row per strategy: each living run as a dot, their mean ± std as a bar, dead runs counted.
+
+    ``summary``: ``{strategy: dict(values, alive, ...)}`` as
+    :func:`lrcourse.compare.summarize` returns it. A dead run (``alive``
+    False) would stretch the axis down to chance and squash every
+    difference, so it is not drawn; the row's label says how many died. The
+    x range spans the living runs.
+    """
+    if not summary:
+        raise ValueError("summary must hold at least one strategy")
+    names = list(summary)
+    fig = PNGFigure(figsize=figsize or (8, 0.45 * len(names) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    labels, shown = [], []
+    for row, name in enumerate(names):
+        s = summary[name]
+        living = [v for v, alive in zip(s["values"], s["alive"]) if alive]
+        dead = len(s["values"]) - len(living)
+        y = len(names) - 1 - row
+        labels.append(f"{name}" + (f" ({dead} of {len(s['values'])} dead)" if dead else ""))
+        if living:
+            shown += living
+            ax.plot(living, [y] * len(living), "o", color="C0", alpha=0.45, markersize=5)
+            std = statistics.stdev(living) if len(living) > 1 else 0.0
+            ax.errorbar([statistics.mean(living)], [y], xerr=[std], fmt="|", color="black",
+                        markersize=14, capsize=4, linewidth=1.5)
+    ax.set_yticks(range(len(names)), labels[::-1])
+    if shown:
+        pad = max(0.002, 0.08 * (max(shown) - min(shown)))
+        ax.set_xlim(min(shown) - pad, max(shown) + pad)
+    ax.set_ylim(-0.6, len(names) - 0.4)
+    ax.set_xlabel(xlabel)
+    ax.grid(axis="x", alpha=0.3)
+    how = "dots: one per seed; bar: mean ± std of the living runs"
+    fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
+    return fig
 
 
 def results_table(runs: dict, *, label: str = "run", caption: str | None = None) -> Table:
@@ -486,10 +534,10 @@ def results_table(runs: dict, *, label: str = "run", caption: str | None = None)
             raise ValueError(f"runs[{name!r}] holds no History")
         rows.append([
             str(name), str(len(histories)),
-            _mean_std(last(h, "train_loss") for h in histories),
-            _mean_std(last(h, "train_acc") for h in histories),
-            _mean_std(last(h, "test_acc") for h in histories),
-            _mean_std(max(h.test_acc, default=nan) for h in histories),
+            mean_std(last(h, "train_loss") for h in histories),
+            mean_std(last(h, "train_acc") for h in histories),
+            mean_std(last(h, "test_acc") for h in histories),
+            mean_std(max(h.test_acc, default=nan) for h in histories),
             f"{sum(sum(h.epoch_time) for h in histories) / max(1, sum(h.num_epochs for h in histories)):.1f}",
         ])
     header = [label, "runs", "train loss", "train acc", "test acc", "best test acc", "s/epoch"]

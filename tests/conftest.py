@@ -1,7 +1,8 @@
-"""Shared fixtures: an isolated environment and tiny, valid Fashion-MNIST files."""
+"""Shared fixtures: an isolated environment, tiny valid Fashion-MNIST files, the browser test's report."""
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,27 @@ import lrcourse.data as data
 
 # Sizes of the fake splits (the real ones hold 60 000 and 10 000 examples).
 SMALL_TRAIN, SMALL_TEST = 50, 20
+
+# What the browser test (test_browser.py) has to say at the end of the run.
+BROWSER_REPORT = pytest.StashKey[dict]()
+
+
+@pytest.fixture(scope="session")
+def browser_report(pytestconfig):
+    """``{"screenshots": [paths], "blocked": {page: [outside URLs]}}``, printed after the run."""
+    return pytestconfig.stash.setdefault(BROWSER_REPORT, {"screenshots": [], "blocked": {}})
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    report = config.stash.get(BROWSER_REPORT, None)
+    if not report or not report["screenshots"]:
+        return
+    shots = report["screenshots"]
+    folder = Path(os.path.commonpath([p.parent for p in shots]))
+    terminalreporter.section("browser")
+    terminalreporter.write_line(f"{len(shots)} screenshots in {folder}")
+    for page, urls in report["blocked"].items():
+        terminalreporter.write_line(f"{page}: blocked requests outside localhost: {', '.join(urls)}")
 
 
 @pytest.fixture(autouse=True)

@@ -289,7 +289,9 @@ def test_plot_histories_one_axes_per_metric_one_line_per_run():
         assert ax.get_ylabel() == label and ax.get_xlabel() == "epoch"
         assert line_data(ax) == [([1, 2, 3], getattr(runs[name], metric)) for name in runs]
     assert [ax.get_yscale() for ax in axes] == ["linear", "linear", "linear"]
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["lr=0.1", "lr=0.3"]
+    (legend,) = fig.legends                    # one legend for all panels, below them
+    assert [t.get_text() for t in legend.get_texts()] == ["lr=0.1", "lr=0.3"]
+    assert all(ax.get_legend() is None for ax in axes)
     assert fig._suptitle is not None and fig._suptitle.get_text() == "two runs"
     assert fig._repr_png_().startswith(PNG_SIGNATURE)
 
@@ -302,7 +304,7 @@ def test_plot_histories_single_metric_and_options():
     (steps,) = ax.patches                      # epoch e's rate spans [e, e + 1]
     values, edges, _ = steps.get_data()
     assert values.tolist() == [0.1, 0.01, 0.001] and edges.tolist() == [0, 1, 2, 3]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0.1"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["0.1"]
     assert tuple(fig.get_size_inches()) == (4, 3)
 
 
