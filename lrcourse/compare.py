@@ -230,20 +230,18 @@ def compare_to_best(summary: dict, *, higher_is_better: bool = True) -> dict:
 
 
 def summary_table(records: list[dict], caption: str | None = None) -> Table:
-    """Per strategy: runs, dead runs, final train loss and test accuracy (mean ± std over all
-    runs, and over the living ones), the gap in test accuracy to the best strategy with twice
-    its standard error (``*``: beyond the noise), and the mean seconds per run."""
-    acc, loss = summarize(records, "test_acc"), summarize(records, "train_loss")
+    """Per strategy: runs, dead runs, final test accuracy (mean ± std over all runs, and over the
+    living ones), the gap to the best strategy's mean with twice its standard error (``*``:
+    beyond the noise), and the mean seconds per run."""
+    acc = summarize(records, "test_acc")
     gaps = compare_to_best(acc)
     rows = []
     for name, s in acc.items():
         g = gaps[name]
-        gap = "best" if g["gap"] == 0 else \
-            f"{-g['gap']:+.3f} (2·se {g['two_se']:.3f}){' *' if g['beyond_noise'] else ''}"
         living = [v for v, alive in zip(s["values"], s["alive"]) if alive]
-        rows.append([name, str(s["n"]), str(s["dead"]), mean_std(loss[name]["values"]),
-                     mean_std(s["values"]), mean_std(living) if living else "-", gap,
-                     f"{s['seconds']:.0f}"])
-    header = ["strategy", "runs", "dead", "train loss", "test acc", "test acc, living", "gap to best",
-              "s/run"]
+        gap = "best" if g["gap"] == 0 else f"{-g['gap']:+.3f}{' *' if g['beyond_noise'] else ''}"
+        two_se = "" if g["gap"] == 0 or math.isnan(g["two_se"]) else f"{g['two_se']:.3f}"
+        rows.append([name, str(s["n"]), str(s["dead"]), mean_std(s["values"]),
+                     mean_std(living) if living else "-", gap, two_se, f"{s['seconds']:.0f}"])
+    header = ["strategy", "runs", "dead", "test acc", "test acc, living", "gap to best", "2·se", "s/run"]
     return Table(header, rows, caption)

@@ -157,14 +157,16 @@ def test_a_run_at_chance_is_dead_even_with_a_finite_loss():
 def test_summary_table_gives_every_strategy_its_gap_and_its_living_runs():
     recs = RECORDS + [record("d", 0, 0.1), record("d", 1, 0.88)]
     table = summary_table(recs, caption="cap")
-    assert table.header == ["strategy", "runs", "dead", "train loss", "test acc", "test acc, living",
-                            "gap to best", "s/run"]
+    assert table.header == ["strategy", "runs", "dead", "test acc", "test acc, living", "gap to best", "2·se",
+                            "s/run"]
     rows = {r[0]: r for r in table.rows}
     assert list(rows) == ["a", "b", "c", "d"] and table.caption == "cap"
-    assert rows["a"][6] == "best" and rows["a"][4] == "0.910\u00a0±\u00a00.010"
-    assert rows["b"][6].startswith("-0.090 (2·se ") and rows["b"][6].endswith(" *")
-    assert not rows["c"][6].endswith("*")
-    assert rows["d"][2] == "1" and rows["d"][5] == "0.880"     # one living run: its value alone
+    assert rows["a"][5:7] == ["best", ""] and rows["a"][3] == "0.910\u00a0±\u00a00.010"
+    s = summarize(recs)
+    two_se_b = 2 * math.sqrt(s["a"]["std"] ** 2 / 3 + s["b"]["std"] ** 2 / 3)
+    assert rows["b"][5] == "-0.090 *" and rows["b"][6] == f"{two_se_b:.3f}"
+    assert not rows["c"][5].endswith("*")
+    assert rows["d"][2] == "1" and rows["d"][4] == "0.880"     # one living run: its value alone
     assert rows["b"][7] == "2"                                  # (1 + 3 + 1) / 3 s
 
 
