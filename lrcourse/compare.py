@@ -35,8 +35,8 @@ from .plotting import Table, mean_std
 from .schedules import Cosine, Factor, MultiFactor, SquareRoot
 from .training import fit
 
-__all__ = ["STRATEGIES", "FIELDS", "RESULTS", "DEAD_ACC", "is_dead", "summary_table", "run_comparison", "save_runs", "load_runs", "summarize",
-           "compare_to_best"]
+__all__ = ["STRATEGIES", "FIELDS", "RESULTS", "DEAD_ACC", "run_comparison", "save_runs", "load_runs",
+           "is_dead", "summarize", "compare_to_best", "summary_table"]
 
 DEAD_ACC = 0.15  # ten classes: chance is 0.1; a run that ends at or below this learned nothing
 FIELDS = ("strategy", "seed", "train_loss", "train_acc", "test_acc", "best_test_acc", "seconds",
@@ -69,6 +69,7 @@ def _plateau(seed, num_epochs, train_iter):
 
 
 def _one_cycle(seed, num_epochs, train_iter):
+    # chapter 7's recipe on chapter 3's task: the range test runs on lenet(seed), the net trained
     if hasattr(train_iter, "reseed"):
         train_iter.reseed(seed)
     peak = lr_range_test(lenet(seed=seed), train_iter).suggestion or 0.3  # valley; none: chapter 1's
