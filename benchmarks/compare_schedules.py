@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lrcourse import load_fashion_mnist
 from lrcourse.compare import RESULTS as OUT
-from lrcourse.compare import STRATEGIES, compare_to_best, run_comparison, save_runs, summarize
+from lrcourse.compare import STRATEGIES, run_comparison, save_runs, summary_table
 from lrcourse.config import machine
 
 
@@ -46,14 +46,10 @@ def main() -> None:
     command = "python benchmarks/compare_schedules.py " + shlex.join(sys.argv[1:])
     save_runs(args.out, records, command=command.strip(), num_epochs=args.epochs,
               note=f"{train_iter.num_examples} training and {test_iter.num_examples} test examples")
-    summary = summarize(records)
-    gaps = compare_to_best(summary)
-    print(f"\n{'strategy':<34} {'runs':>4} {'dead':>4} {'test acc':>17} {'gap':>7} {'2·se':>6}  s/run")
-    for name, s in summary.items():
-        g = gaps[name]
-        print(f"{name:<34} {s['n']:>4} {s['dead']:>4} {s['mean']:>8.4f} ± {s['std']:.4f} "
-              f"{g['gap']:>7.4f} {g['two_se']:>6.4f}  {s['seconds']:.0f}{'  *' if g['beyond_noise'] else ''}")
-    print(f"(* : below the best by more than twice the standard error)\nwritten to {args.out}")
+    print()
+    print(summary_table(records, caption="final test accuracy; * : below the best by more than twice "
+                                         "the standard error (2·se)"))
+    print(f"written to {args.out}")
 
 
 if __name__ == "__main__":

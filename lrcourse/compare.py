@@ -189,17 +189,16 @@ def summarize(records: list[dict], metric: str = "test_acc") -> dict:
                          f"seconds, got {metric!r}")
     out = {}
     for record in records:
-        entry = out.setdefault(record["strategy"], dict(values=[], seeds=[], alive=[], seconds=[], dead=0,
-                                                        diverged=0))
+        entry = out.setdefault(record["strategy"], dict(values=[], seeds=[], alive=[], seconds=[], diverged=0))
         entry["values"].append(float(record[metric]))
         entry["alive"].append(not is_dead(record))
         entry["seeds"].append(record["seed"])
         entry["seconds"].append(float(record["seconds"]))
-        entry["dead"] += is_dead(record)
         entry["diverged"] += bool(record["diverged"])
     for entry in out.values():
         values = entry["values"]
         entry["n"] = len(values)
+        entry["dead"] = entry["alive"].count(False)
         entry["mean"] = statistics.mean(values)
         entry["std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         entry["seconds"] = statistics.mean(entry["seconds"])

@@ -194,11 +194,9 @@ def select_classes(loader: TensorLoader, classes, *, per_class: int | None = Non
         raise TypeError(f"loader must be a TensorLoader, got {type(loader).__name__}")
     classes = _check_classes(classes, loader.y)
     _check_int("per_class", per_class, minimum=1, allow_none=True)
-    batch_size = loader.batch_size if batch_size is None else batch_size
+    batch_size = loader.batch_size if batch_size is None else batch_size  # TensorLoader checks both
     shuffle = loader.shuffle if shuffle is None else shuffle
     seed = loader.seed if seed is None else seed
-    _check_int("batch_size", batch_size, minimum=1)
-    check_seed(seed)
     # match[i, j]: example i has label classes[j]; the running count down column j is
     # the example's rank within its class, so the first per_class of each stay True
     match = loader.y.unsqueeze(1) == torch.tensor(classes, device=loader.device)
