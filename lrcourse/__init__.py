@@ -2,8 +2,9 @@
 
 Public names only; each lives in the module that owns its idea (see DESIGN.md).
 """
+from .checkpoint import CheckpointError
 from .config import profile, seed_everything, try_gpu
-from .data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
+from .data import (DataCorruptError, DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
                    load_fashion_mnist, select_classes)
 from .lr_finder import (LRRangeResult, divergence_half, lr_range_test, minimum_over_ten, smooth_losses,
                         steepest_slope, sweep_rates, valley)
@@ -15,14 +16,14 @@ from .plotting import (Animator, momentum_animation, plot_comparison, plot_histo
                        plot_schedules, results_table, show_images)
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
                         SquareRoot, Step, Warmup, lr_values)
-from .training import History, fit
+from .training import History, TrainingInterrupted, fit, last_history
 
 __version__ = "0.1.0"
 
 __all__ = [
     "profile", "seed_everything", "try_gpu",
-    "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels", "load_fashion_mnist",
-    "select_classes",
+    "DataCorruptError", "DataNotFoundError", "TensorLoader", "get_fashion_mnist_labels",
+    "load_fashion_mnist", "select_classes",
     "LRRangeResult", "divergence_half", "lr_range_test", "minimum_over_ten", "smooth_losses",
     "steepest_slope", "sweep_rates", "valley",
     "Accumulator", "accuracy", "evaluate", "evaluate_accuracy", "num_correct",
@@ -33,5 +34,5 @@ __all__ = [
     "plot_schedules", "results_table", "show_images",
     "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
     "SquareRoot", "Step", "Warmup", "lr_values",
-    "History", "fit",
+    "History", "TrainingInterrupted", "fit", "last_history", "CheckpointError",
 ]

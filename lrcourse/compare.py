@@ -32,7 +32,7 @@ from .config import check_seed, machine
 from .lr_finder import lr_range_test
 from .models import lenet
 from .plotting import Table, mean_std
-from .schedules import Cosine, Factor, MultiFactor, SquareRoot
+from .schedules import Cosine, Factor, MultiFactor, SquareRoot, _check_count
 from .training import fit
 
 __all__ = ["STRATEGIES", "FIELDS", "RESULTS", "DEAD_ACC", "run_comparison", "save_runs", "load_runs",
@@ -107,6 +107,7 @@ def run_comparison(strategies: dict, seeds, train_iter, test_iter, *, num_epochs
     """
     if not strategies:
         raise ValueError("strategies must name at least one strategy, got none")
+    _check_count("num_epochs", num_epochs, 1)  # before any strategy prepares (a range test)
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must hold at least one seed, got none")
@@ -140,11 +141,16 @@ def run_comparison(strategies: dict, seeds, train_iter, test_iter, *, num_epochs
 
 # ---------------------------------------------------------------- the data file
 
+def _check_records(records) -> None:
+    for i, record in enumerate(records):
+        if not isinstance(record, dict) or set(record) != set(FIELDS):
+            got = sorted(record) if isinstance(record, dict) else repr(record)
+            raise ValueError(f"records[{i}] must hold exactly the fields {list(FIELDS)}, got {got}")
+
+
 def save_runs(path, records: list[dict], *, command: str, num_epochs: int, note: str = "") -> None:
     """Write the records and what produced them (command, machine, date) to a JSON file."""
-    for i, record in enumerate(records):
-        if set(record) != set(FIELDS):
-            raise ValueError(f"records[{i}] must hold exactly the fields {list(FIELDS)}, got {sorted(record)}")
+    _check_records(records)
     data = dict(format=FORMAT, command=command, machine=machine(), date=time.strftime("%Y-%m-%d"),
                 num_epochs=num_epochs, note=note, runs=records)
     path = Path(path)
@@ -154,9 +160,12 @@ def save_runs(path, records: list[dict], *, command: str, num_epochs: int, note:
 
 def load_runs(path) -> dict:
     """Read a file of :func:`save_runs`; checks its format and every record's fields."""
-    data = json.loads(Path(path).read_text())
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an lrcourse comparison file (format {FORMAT!r})")
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not an lrcourse comparison file (not JSON: {err})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), list):
+        raise ValueError(f"{path} is not an lrcourse comparison file (format {FORMAT!r} with a list of runs)")
     for i, record in enumerate(data["runs"]):
         if set(record) != set(FIELDS):
             raise ValueError(f"{path}: run {i} must hold exactly the fields {list(FIELDS)}, "
@@ -172,6 +181,9 @@ def is_dead(record: dict) -> bool:
     A LeNet whose ReLU units died (chapters 1, 3, 4) keeps a finite loss of
     about ln 10 and predicts one class: test accuracy 0.1, not NaN.
     """
+    if not isinstance(record, dict) or not {"diverged", "test_acc"} <= set(record):
+        raise ValueError(f"record must be a dict holding 'diverged' and 'test_acc' (a run of "
+                         f"run_comparison), got {record!r}")
     return bool(record["diverged"]) or not record["test_acc"] > DEAD_ACC
 
 
@@ -187,6 +199,7 @@ def summarize(records: list[dict], metric: str = "test_acc") -> dict:
     if metric not in FIELDS or metric in ("strategy", "seed", "diverged"):
         raise ValueError(f"metric must be one of train_loss, train_acc, test_acc, best_test_acc, "
                          f"seconds, got {metric!r}")
+    _check_records(records)
     out = {}
     for record in records:
         entry = out.setdefault(record["strategy"], dict(values=[], seeds=[], alive=[], seconds=[], diverged=0))
@@ -233,6 +246,8 @@ def summary_table(records: list[dict], caption: str | None = None) -> Table:
     """Per strategy: runs, dead runs, final test accuracy (mean ± std over all runs, and over the
     living ones), the gap to the best strategy's mean with twice its standard error (``*``:
     beyond the noise), and the mean seconds per run."""
+    if not records:
+        raise ValueError("records must hold at least one run")
     acc = summarize(records, "test_acc")
     gaps = compare_to_best(acc)
     rows = []

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "seed_everything", "try_gpu",
-           "machine"]
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_device", "seed_everything",
+           "try_gpu", "machine"]
 
 
 def _flag(name: str) -> bool:
@@ -45,13 +45,21 @@ def is_headless() -> bool:
     return _flag("LRCOURSE_HEADLESS")
 
 
+def _check_positive_int(name: str, value, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1{' or None' if allow_none else ''}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Profile:
     """Sizes of an experiment.
 
     ``limit`` caps the number of examples taken from each split (``None``:
     all 60 000 training and 10 000 test images); ``num_seeds`` is how many
-    seeds a chapter repeats a comparison over.
+    seeds a chapter repeats a comparison over. Sizes must be ints >= 1
+    (``ValueError`` otherwise).
     """
 
     name: str
@@ -59,6 +67,10 @@ class Profile:
     num_epochs: int
     limit: int | None
     num_seeds: int
+
+    def __post_init__(self):
+        for name in ("batch_size", "num_epochs", "limit", "num_seeds"):
+            _check_positive_int(name, getattr(self, name), allow_none=name == "limit")
 
 
 FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3)
@@ -90,8 +102,31 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_device(device) -> torch.device | None:
+    """``device`` as a ``torch.device`` (None stays None: the caller chooses).
+
+    Raises ``ValueError`` for a name torch does not know (``'gpu'``) and for a
+    CUDA device this machine does not have, before any tensor moves.
+    """
+    if device is None:
+        return None
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device must be a torch.device or a name such as 'cpu', 'cuda' or 'cuda:0' "
+                         f"(None: choose automatically), got {device!r}") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise ValueError(f"device {str(device)!r} is not on this machine ({count} CUDA device(s)); "
+                             f"leave device=None to choose automatically")
+    return device
+
+
 def try_gpu(i: int = 0) -> torch.device:
     """The i-th CUDA GPU if there is one, else Apple's MPS if present, else the CPU."""
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0:
+        raise ValueError(f"i must be an int >= 0 (a GPU's index), got {i!r}")
     if torch.cuda.is_available() and i < torch.cuda.device_count():
         return torch.device(f"cuda:{i}")
     mps = getattr(torch.backends, "mps", None)

@@ -14,6 +14,14 @@ Only when none holds the files does torchvision download them (into ``root``,
 else the user cache). When that fails too, :class:`DataNotFoundError` lists
 every place searched and the two ways to fix it.
 
+Every file is checked when it is read: its IDX header, its size and the
+SHA-256 of its decompressed content (:data:`CHECKSUMS`), so a truncated
+download or a flipped bit on disk never reaches training. A file that fails
+raises :class:`DataCorruptError`, naming the file, what was expected, what
+was found and how to fix it. The check costs about 0.03 s for all four files
+(next to 0.3 s to decompress them) and runs once per file and process
+(``limit=`` too: it slices after the whole file is checked).
+
 :class:`TensorLoader` replaces ``DataLoader`` for data that fits in memory:
 the whole split is one tensor on the device and a batch is a slice of a
 permutation drawn from ``(seed, epoch)``, so there are no worker processes,
@@ -23,18 +31,22 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .config import check_seed, try_gpu
+from .config import check_device, check_seed, try_gpu
 
 __all__ = [
     "TensorLoader",
     "DataNotFoundError",
+    "DataCorruptError",
+    "CHECKSUMS",
     "load_fashion_mnist",
     "select_classes",
     "fashion_mnist_dirs",
@@ -56,17 +68,51 @@ FILES = {
 }
 
 
+# name -> (shape, SHA-256 of the decompressed file: IDX header and data). Computed from Debian's
+# dataset-fashion-mnist (0.0~git20200523.55506a9-1); the same SHA-256s are pinned by other
+# Fashion-MNIST loaders, and the files' MD5s match the published ones of the decompressed files
+# (f4a8712d..., 9018921c..., 8181f547..., 15d48437...). Debian's .gz files themselves hash
+# differently from Zalando's originals (torchvision's MD5s): strip-nondeterminism removed the
+# file name and time from the gzip headers; the compressed data is the same. Hence: decompressed.
+CHECKSUMS = {
+    "train-images-idx3-ubyte": ((60000, 28, 28),
+                                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+    "train-labels-idx1-ubyte": ((60000,),
+                                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+    "t10k-images-idx3-ubyte": ((10000, 28, 28),
+                               "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+    "t10k-labels-idx1-ubyte": ((10000,),
+                               "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
+}
+
+
 class DataNotFoundError(FileNotFoundError):
     """Fashion-MNIST is nowhere to be found and could not be downloaded."""
 
 
+class DataCorruptError(ValueError):
+    """A Fashion-MNIST file is unreadable, truncated or corrupted (wrong header, size or checksum).
+
+    The message names the file, what was expected, what was found, and how
+    to get a good copy back.
+    """
+
+
 def get_fashion_mnist_labels(labels) -> list[str]:
-    """The text label of each numeric label (0 → 't-shirt', ..., 9 → 'ankle boot')."""
-    labels = [int(i) for i in labels]
-    bad = [i for i in labels if not 0 <= i < len(TEXT_LABELS)]
+    """The text label of each numeric label (0 → 't-shirt', ..., 9 → 'ankle boot').
+
+    ``labels``: a sequence, array or tensor of ints in 0-9.
+    """
+    values = labels.tolist() if isinstance(labels, (torch.Tensor, np.ndarray)) else labels
+    try:
+        values = list(values)
+    except TypeError:
+        raise ValueError(f"labels must be a sequence of class indices 0-9, got {labels!r}") from None
+    bad = [i for i in values if isinstance(i, bool) or not isinstance(i, (int, np.integer))
+           or not 0 <= i < len(TEXT_LABELS)]
     if bad:
-        raise ValueError(f"labels must be class indices 0-9, got {bad[:5]}")
-    return [TEXT_LABELS[i] for i in labels]
+        raise ValueError(f"labels must be class indices 0-9 (ints), got {bad[:5]}")
+    return [TEXT_LABELS[i] for i in values]
 
 
 def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
@@ -75,6 +121,11 @@ def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> N
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
+
+
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 class TensorLoader:
@@ -91,8 +142,13 @@ class TensorLoader:
                  shuffle: bool = False, seed: int = 0, drop_last: bool = False):
         _check_int("batch_size", batch_size, minimum=1)
         check_seed(seed)
+        _check_bool("shuffle", shuffle)
+        _check_bool("drop_last", drop_last)
         if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
             raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
+        if X.dim() == 0 or y.dim() == 0:
+            raise ValueError(f"X and y must have a first dimension (the examples), got shapes "
+                             f"{tuple(X.shape)} and {tuple(y.shape)}")
         if X.shape[0] != y.shape[0]:
             raise ValueError(f"X and y must hold the same number of examples, got {X.shape[0]} and {y.shape[0]}")
         if X.device != y.device:
@@ -125,6 +181,7 @@ class TensorLoader:
 
     def permutation(self, epoch: int) -> torch.Tensor:
         """The order of the examples in pass ``epoch`` (on the data's device)."""
+        _check_int("epoch", epoch, minimum=0)
         state = np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]
         gen = torch.Generator().manual_seed(int(state))
         return torch.randperm(self.num_examples, generator=gen).to(self.device)
@@ -215,6 +272,9 @@ def _user_cache() -> Path:
 
 def fashion_mnist_dirs(root=None) -> list[tuple[str, Path | None]]:
     """The places searched, in order, as ``(description, folder or None)``."""
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder (a str or os.PathLike) or None, got {type(root).__name__} "
+                        f"{root!r}")
     env = os.environ.get("LRCOURSE_DATA")
     return [
         ("$LRCOURSE_DATA", Path(env).expanduser() if env else None),
@@ -292,32 +352,83 @@ def _locate(root=None) -> dict[str, Path]:
     raise DataNotFoundError("\n".join(lines))
 
 
-def _read_idx(path: Path, expected_shape: tuple[int, ...]) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (magic 0x0801 labels, 0x0803 images)."""
+def _fix_hint(path: Path) -> str:
+    """How to get a good copy of ``path`` back."""
+    reinstall = "apt-get install --reinstall dataset-fashion-mnist"
+    if path.is_relative_to(SYSTEM_DIR):
+        return f"Fix: reinstall the system copy: sudo {reinstall}."
+    return (f"Fix: delete {path} and load again (the next complete copy is used, else torchvision "
+            f"downloads the files again), or set LRCOURSE_DATA to a good copy such as the system one "
+            f"({SYSTEM_DIR}, restored by: sudo {reinstall}).")
+
+
+def _corrupt(path: Path, problem: str) -> DataCorruptError:
+    return DataCorruptError(f"{path} {problem}. {_fix_hint(path)}")
+
+
+def _checksum(path: Path, shape: tuple[int, ...]) -> str | None:
+    """The SHA-256 the file must have: the published one for a Fashion-MNIST file of its real shape.
+
+    None only for a shape no release has, which happens when the tests shrink
+    :data:`FILES` to read their own small files (conftest's ``small_files``).
+    """
+    name = path.name.removesuffix(".gz")
+    expected = CHECKSUMS.get(name)
+    return expected[1] if expected is not None and expected[0] == shape else None
+
+
+def _read_idx(path: Path, expected_shape: tuple[int, ...], sha256: str | None = None) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (magic 0x0801 labels, 0x0803 images), checked.
+
+    Checks, in order: the gzip stream (if ``.gz``), the header, the size, and
+    (when ``sha256`` is given) the SHA-256 of the decompressed bytes. Any
+    failure raises :class:`DataCorruptError` naming ``path``.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as err:
-        raise ValueError(f"{path} is not a readable IDX file: {err}") from err
+    except (OSError, EOFError, zlib.error) as err:  # BadGzipFile is an OSError
+        raise _corrupt(path, f"is not a readable IDX file: the file is truncated or damaged "
+                             f"({type(err).__name__}: {err})") from err
     ndim = len(expected_shape)
     header = 4 + 4 * ndim
     if len(raw) < header or raw[:2] != b"\0\0" or raw[2] != 0x08 or raw[3] != ndim:
-        raise ValueError(f"{path} is not an IDX file of {ndim}-d unsigned bytes")
+        raise _corrupt(path, f"is not an IDX file of {ndim}-d unsigned bytes: expected a header "
+                             f"starting 00 00 08 {ndim:02x}, found {raw[:4].hex(' ') or 'an empty file'} "
+                             f"(the file may be truncated or damaged)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    if shape != expected_shape or len(raw) != header + math.prod(shape):
-        raise ValueError(f"{path} holds shape {shape} in {len(raw) - header} bytes; "
-                         f"expected {expected_shape} (the file may be truncated)")
+    size, found = header + math.prod(expected_shape), len(raw) - header
+    if shape != expected_shape:
+        raise _corrupt(path, f"holds shape {shape} in {found} bytes; expected {expected_shape} "
+                             f"(a damaged header, or the file may be truncated)")
+    if len(raw) != size:
+        what = "truncated" if len(raw) < size else "longer than its header says"
+        raise _corrupt(path, f"is {what}: shape {shape} needs {size - header} bytes of data, "
+                             f"found {found}")
+    if sha256 is not None:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != sha256:
+            raise _corrupt(path, f"is corrupted: the SHA-256 checksum of its decompressed content is "
+                                 f"{digest}, expected {sha256} (header and size are right, so "
+                                 f"bytes inside it were changed)")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 @functools.lru_cache(maxsize=4)
 def _read_split(images: Path, labels: Path, n: int) -> tuple[np.ndarray, np.ndarray]:
-    return _read_idx(images, (n, 28, 28)), _read_idx(labels, (n,))
+    X_shape, y_shape = (n, 28, 28), (n,)
+    return (_read_idx(images, X_shape, _checksum(images, X_shape)),
+            _read_idx(labels, y_shape, _checksum(labels, y_shape)))
 
 
 def read_fashion_mnist(split: str, root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One split (``'train'`` or ``'test'``) as uint8 images ``(n, 28, 28)`` and int64 labels."""
+    """One split (``'train'`` or ``'test'``) as uint8 images ``(n, 28, 28)`` and int64 labels.
+
+    Raises :class:`DataCorruptError` when a file is unreadable, truncated or
+    fails its checksum (:data:`CHECKSUMS`), :class:`DataNotFoundError` when
+    no copy is found.
+    """
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     found = _locate(root)
@@ -335,12 +446,13 @@ def load_fashion_mnist(batch_size: int, *, root=None, device=None, limit: int | 
     training loader is reshuffled every epoch from ``seed``; the test loader
     keeps the file's order. ``limit`` keeps only the first ``limit`` examples
     of each split (the quick profile uses it). ``device`` defaults to
-    :func:`try_gpu`.
+    :func:`try_gpu`. Raises ``ValueError`` for a bad argument before reading
+    anything, :class:`DataCorruptError` for a damaged file.
     """
     _check_int("batch_size", batch_size, minimum=1)
     _check_int("limit", limit, minimum=1, allow_none=True)
     check_seed(seed)
-    device = torch.device(device) if device is not None else try_gpu()
+    device = check_device(device) if device is not None else try_gpu()
     loaders = []
     for split in ("train", "test"):
         X, y = read_fashion_mnist(split, root)

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from .config import try_gpu
+from .config import check_device, try_gpu
 from .plotting import PNGFigure, set_axes
 from .schedules import _check_count, _check_rate, _is_number
 from .training import resolve_optimizer
@@ -130,12 +130,21 @@ def smooth_losses(raw_losses, smooth: float = 0.98) -> list[float]:
 
     ``smooth = 0`` returns the losses unchanged; the bias correction makes
     the first values averages of the few losses seen so far instead of
-    values pulled towards 0.
+    values pulled towards 0. ``raw_losses`` must be finite numbers (a range
+    test keeps no non-finite loss): a NaN would turn every later value NaN.
     """
     smooth = _check_smooth(smooth)
+    try:
+        losses = [float(loss) for loss in raw_losses]
+    except (TypeError, ValueError):
+        raise ValueError(f"raw_losses must be a sequence of finite numbers, got {raw_losses!r}") from None
+    bad = next((i for i, loss in enumerate(losses) if not math.isfinite(loss)), None)
+    if bad is not None:
+        raise ValueError(f"raw_losses must be finite numbers (a range test keeps no non-finite loss), "
+                         f"got {losses[bad]} at index {bad}")
     out, avg = [], 0.0
-    for i, loss in enumerate(raw_losses):
-        avg = smooth * avg + (1 - smooth) * float(loss)
+    for i, loss in enumerate(losses):
+        avg = smooth * avg + (1 - smooth) * loss
         out.append(avg / (1 - smooth ** (i + 1)))
     return out
 
@@ -493,6 +502,11 @@ def lr_range_test(net: nn.Module, train_iter, *, loss=None, optimizer=None, star
     diverge_th = _check_diverge_th(diverge_th)
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, "
+                        f"got {type(loss).__name__} {loss!r}")
+    if not hasattr(train_iter, "__iter__"):
+        raise TypeError(f"train_iter must be an iterable of (X, y) batches, got {type(train_iter).__name__}")
     if hasattr(train_iter, "__len__") and len(train_iter) == 0:
         raise ValueError("train_iter holds no batches")
     given = optimizer if isinstance(optimizer, Optimizer) else None
@@ -500,7 +514,7 @@ def lr_range_test(net: nn.Module, train_iter, *, loss=None, optimizer=None, star
         resolve_optimizer(net, given)
     if device is None:
         device = getattr(train_iter, "device", None) or try_gpu()
-    device = torch.device(device)
+    device = check_device(device)
 
     before = [p.device for p in net.parameters()]
     net.to(device)

@@ -7,8 +7,12 @@ per epoch, not every step.
 """
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch import nn
+
+from .config import check_device
 
 __all__ = ["Accumulator", "accuracy", "num_correct", "evaluate", "evaluate_accuracy"]
 
@@ -29,6 +33,9 @@ class Accumulator:
     def add(self, *args) -> None:
         if len(args) != len(self.data):
             raise ValueError(f"add expects {len(self.data)} values, got {len(args)}")
+        bad = [b for b in args if not isinstance(b, (torch.Tensor, numbers.Real))]
+        if bad:
+            raise TypeError(f"add's values must be numbers or tensors, got {bad[0]!r}")
         self.data = [a + (b.detach() if isinstance(b, torch.Tensor) else float(b))
                      for a, b in zip(self.data, args)]
 
@@ -48,6 +55,8 @@ def num_correct(y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     ``y_hat`` holds logits or probabilities ``(B, C)`` (the prediction is the
     arg-max) or predicted labels ``(B,)``; ``y`` holds the labels ``(B,)``.
     """
+    if not isinstance(y_hat, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"y_hat and y must be tensors, got {type(y_hat).__name__} and {type(y).__name__}")
     pred = y_hat.argmax(dim=1) if y_hat.dim() > 1 and y_hat.shape[1] > 1 else y_hat
     if pred.shape != y.shape:
         raise ValueError(f"y_hat must have shape (B, C) or (B,) matching y {tuple(y.shape)}, "
@@ -72,16 +81,29 @@ def evaluate(net: nn.Module, data_iter, loss=None, device=None) -> tuple[float, 
     ``loss`` defaults to cross-entropy and must average over the batch (the
     sum is weighted by batch size). Runs without gradients in eval mode and
     puts the net back in the mode it found it in. One host sync at the end.
+    Raises ``TypeError`` for a ``net`` that is no module, a ``loss`` that
+    cannot be called or a ``data_iter`` that cannot be iterated, and
+    ``ValueError`` when ``data_iter`` yields no batch.
     """
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, "
+                        f"got {type(loss).__name__} {loss!r}")
+    try:
+        batches = iter(data_iter)
+    except TypeError:
+        raise TypeError(f"data_iter must be an iterable of (X, y) batches, got {type(data_iter).__name__}") \
+            from None
     loss = loss if loss is not None else nn.CrossEntropyLoss()
-    device = torch.device(device) if device is not None else _device_of(net)
+    device = check_device(device) if device is not None else _device_of(net)
     was_training = net.training
     net.eval()
     total_loss = total_correct = 0
     n = 0
     try:
         with torch.no_grad():
-            for X, y in data_iter:
+            for X, y in batches:
                 if device is not None:
                     X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
                 y_hat = net(X)

@@ -17,7 +17,13 @@ __all__ = ["lenet", "mlp", "init_xavier"]
 
 
 def init_xavier(module: nn.Module) -> None:
-    """Xavier-uniform weights and zero biases for ``Linear`` and ``Conv2d`` layers."""
+    """Xavier-uniform weights and zero biases for ``Linear`` and ``Conv2d`` layers (others: untouched).
+
+    Meant for ``net.apply(init_xavier)``; raises ``TypeError`` for anything
+    that is not a module.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
     if isinstance(module, (nn.Linear, nn.Conv2d)):
         nn.init.xavier_uniform_(module.weight)
         if module.bias is not None:

@@ -113,7 +113,16 @@ def momentum_step(params, velocities, lr: float, momentum: float, *, nesterov: b
     Parameters without a gradient are skipped (their velocity too), as
     PyTorch does. This is exactly ``torch.optim.SGD(lr, momentum,
     nesterov=nesterov, weight_decay=weight_decay)`` with dampening 0.
+    Raises ``ValueError`` for a rate or weight decay that is negative or not
+    finite, a momentum outside [0, 1), or fewer velocities than parameters.
     """
+    _check_rate("lr", lr)
+    _check_momentum(momentum)
+    _check_rate("weight_decay", weight_decay)
+    params, velocities = list(params), list(velocities)
+    if len(params) != len(velocities):
+        raise ValueError(f"params and velocities must pair up (one velocity per parameter), got "
+                         f"{len(params)} params and {len(velocities)} velocities")
     for w, v in zip(params, velocities, strict=True):
         if w.grad is None:
             continue

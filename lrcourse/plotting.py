@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 import statistics
 import time
 import weakref
@@ -21,6 +22,21 @@ __all__ = ["Animator", "PNGFigure", "QuadraticPlot", "Table", "momentum_animatio
            "plot_quadratic_runs", "plot_schedules", "results_table", "show_images"]
 
 DPI = 100
+HISTORY_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_time")  # per-epoch lists
+
+
+def _check_dict(name: str, value, what: str, one: str | None = None) -> None:
+    """``value`` must be a non-empty dict ``{label: what}``."""
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a dict {{label: {what}}}, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must hold at least one {one or what}")
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    from .schedules import _check_count as check  # imported when used, as numpy is: plotting stays light
+
+    return check(name, value, minimum)
 
 
 class PNGFigure(Figure):
@@ -83,8 +99,11 @@ class Animator:
     by all lines or a list. Lines are drawn on the first axes, like d2l.
 
     In a Jupyter kernel the figure is shown once and then updated through a
-    display handle, at most ``max_fps`` times per second; whatever the last
-    ``add`` brought is drawn when the cell finishes (or on :meth:`flush`).
+    display handle, at most ``max_fps`` times per second and never so often
+    that drawing takes more than ``max_share`` of the time (a frame costs
+    50-80 ms on a CPU core: with the default 3 %, one frame every 2 s or
+    so); whatever the last ``add`` brought is drawn when the cell finishes
+    (or on :meth:`flush`).
     With ``LRCOURSE_HEADLESS=1`` (book builds, nbval) it draws only then, so
     the page holds exactly one final figure. Outside a kernel nothing is
     shown; the figure is ``self.fig``.
@@ -92,15 +111,20 @@ class Animator:
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
-                 nrows=1, ncols=1, figsize=(3.5, 2.5), *, max_fps: float = 2.0):
-        if not max_fps > 0:
+                 nrows=1, ncols=1, figsize=(3.5, 2.5), *, max_fps: float = 2.0,
+                 max_share: float = 0.03):
+        if isinstance(max_fps, bool) or not isinstance(max_fps, numbers.Real) or not max_fps > 0:
             raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
+        if isinstance(max_share, bool) or not isinstance(max_share, numbers.Real) or not 0 < max_share <= 1:
+            raise ValueError(f"max_share must be in (0, 1], got {max_share!r}")
         self.fig = PNGFigure(figsize=figsize)
         self.axes = list(self.fig.subplots(nrows, ncols, squeeze=False).ravel())
         self._config = (xlabel, ylabel, xlim, ylim, xscale, yscale, legend)
         self.fmts = fmts
         self.X, self.Y = None, None
         self.max_fps = float(max_fps)
+        self.max_share = float(max_share)
+        self.draw_seconds = 0.0  # what the last frame cost
         self.num_draws = 0
         self._handle = None
         self._last_draw = float("-inf")
@@ -132,7 +156,8 @@ class Animator:
             return
         _pending.add(self)
         _hook_post_execute(shell)
-        if not is_headless() and time.monotonic() - self._last_draw >= 1.0 / self.max_fps:
+        wait = max(1.0 / self.max_fps, self.draw_seconds / self.max_share)
+        if not is_headless() and time.monotonic() - self._last_draw >= wait:
             self.draw()
 
     def redraw(self) -> None:
@@ -145,19 +170,20 @@ class Animator:
 
     def draw(self) -> None:
         """Redraw now and show the result in the notebook (in place after the first time)."""
+        start = time.monotonic()
         self.redraw()
         self._dirty = False
-        self._last_draw = time.monotonic()
         self.num_draws += 1
-        if _kernel_shell() is None:
-            return
-        from IPython.display import Image, display
+        if _kernel_shell() is not None:
+            from IPython.display import Image, display
 
-        image = Image(data=self.fig.to_png(), format="png")
-        if self._handle is None:
-            self._handle = display(image, display_id=True)
-        else:
-            self._handle.update(image)
+            image = Image(data=self.fig.to_png(), format="png")
+            if self._handle is None:
+                self._handle = display(image, display_id=True)
+            else:
+                self._handle.update(image)
+        self._last_draw = time.monotonic()
+        self.draw_seconds = self._last_draw - start
 
     def flush(self) -> None:
         """Draw whatever arrived since the last draw."""
@@ -175,10 +201,9 @@ def plot_schedules(schedules: dict, num_updates: int, *, xlabel="epoch", yscale=
     evaluated with :func:`~lrcourse.schedules.lr_values`, so drawing one
     never changes it. Given ``ax``, draws there and returns None.
     """
-    from .schedules import _check_count, lr_values
+    from .schedules import lr_values
 
-    if not schedules:
-        raise ValueError("schedules must hold at least one schedule")
+    _check_dict("schedules", schedules, "schedule")
     num_updates = _check_count("num_updates", num_updates, 1)
     fig = None
     if ax is None:
@@ -226,9 +251,12 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     :meth:`~lrcourse.training.History.lr_changes`): a reduction that fired
     at optimizer step ``k`` sits at ``x = k / steps per epoch``.
     """
-    if not histories:
-        raise ValueError("histories must hold at least one run")
+    _check_dict("histories", histories, "History", "run")
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    unknown = [m for m in metrics if m not in HISTORY_METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"metrics must name one or more of {list(HISTORY_METRICS)}, "
+                         f"got {unknown or metrics!r}")
     ncols = min(len(histories), 3 if len(metrics) > 1 else 1)
     legend_rows = math.ceil(len(histories) / ncols)
     figsize = figsize or (3.2 * len(metrics), 2.6 + 0.22 * legend_rows)
@@ -298,12 +326,13 @@ def plot_quadratic_runs(runs: dict, lambdas, *, figsize=(8, 3), title=None) -> P
     """
     import numpy as np
 
-    if not runs:
-        raise ValueError("runs must hold at least one run")
+    _check_dict("runs", runs, "QuadraticRun", "run")
     first = next(iter(runs.values()))
     lambdas, x0 = np.asarray(lambdas, dtype=float), first.path[0]
     if lambdas.shape != (2,) or first.path.ndim != 2:
-        raise ValueError("plot_quadratic_runs draws 2-D runs of one setting each (path of shape (k, 2))")
+        raise ValueError(f"runs and lambdas must be 2-D: runs of one setting each (path of shape (k, 2)) "
+                         f"and 2 eigenvalues, got a path of shape {first.path.shape} and lambdas "
+                         f"{lambdas.tolist()}")
     num_steps = first.path.shape[0] - 1
     fig = PNGFigure(figsize=figsize, layout="constrained")
     ax_path, ax_loss = fig.subplots(1, 2, width_ratios=(1.25, 1))
@@ -341,7 +370,7 @@ class QuadraticPlot:
         if self.lambdas.shape != (2,) or self.x0.shape != (2,):
             raise ValueError(f"the playground is 2-D: lambdas and x0 must hold 2 numbers each, "
                              f"got {lambdas!r} and {x0!r}")
-        self.num_steps = num_steps
+        self.num_steps = _check_count("num_steps", num_steps, 1)
         self.f0 = 0.5 * float((self.lambdas * self.x0 ** 2).sum())
         self.fig = PNGFigure(figsize=figsize, dpi=dpi, layout="constrained")
         FigureCanvasAgg(self.fig)
@@ -410,6 +439,9 @@ def momentum_animation(lambdas, x0, num_steps: int, alpha: float, betas, *, nest
 
     from .momentum import run_quadratic
 
+    betas = list(betas)
+    if not betas:
+        raise ValueError("betas must hold at least one momentum (one frame each), got none")
     runs = [run_quadratic(alpha, beta, lambdas, x0, num_steps, nesterov=nesterov) for beta in betas]
     plot = QuadraticPlot(lambdas, x0, num_steps, figsize=figsize, dpi=dpi)
 
@@ -425,7 +457,10 @@ def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 
     """A grid of gray images (d2l's ``show_images``): ``imgs`` is ``(n, H, W)`` or ``(n, 1, H, W)``."""
     import numpy as np
 
+    num_rows, num_cols = _check_count("num_rows", num_rows, 1), _check_count("num_cols", num_cols, 1)
     imgs = np.asarray(imgs.detach().cpu() if hasattr(imgs, "detach") else imgs)
+    if imgs.ndim not in (3, 4) or (imgs.ndim == 4 and imgs.shape[1] != 1):
+        raise ValueError(f"imgs must have shape (n, H, W) or (n, 1, H, W), got {imgs.shape}")
     fig = PNGFigure(figsize=(num_cols * scale, num_rows * scale * 1.15), layout="constrained")
     axes = fig.subplots(num_rows, num_cols, squeeze=False).ravel()
     for i, ax in enumerate(axes):
@@ -482,8 +517,7 @@ def plot_comparison(summary: dict, *, xlabel: str = "final test accuracy", figsi
     difference, so it is not drawn; the row's label says how many died. The
     x range spans the living runs.
     """
-    if not summary:
-        raise ValueError("summary must hold at least one strategy")
+    _check_dict("summary", summary, "summary of a strategy", "strategy")
     names = list(summary)
     fig = PNGFigure(figsize=figsize or (8, 0.45 * len(names) + 1.2), layout="constrained")
     ax = fig.subplots()
@@ -519,8 +553,7 @@ def results_table(runs: dict, *, label: str = "run", caption: str | None = None)
     best test accuracy over the epochs, seconds per epoch. A run that
     diverged counts with the values of its last finished epoch (or NaN).
     """
-    if not runs:
-        raise ValueError("runs must hold at least one entry")
+    _check_dict("runs", runs, "History or list of Histories", "entry")
     nan = float("nan")
 
     def last(h, metric):

@@ -32,6 +32,8 @@ from __future__ import annotations
 import io
 import math
 import numbers
+import signal
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -41,11 +43,12 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from .config import check_seed, is_headless, seed_everything, try_gpu
+from .checkpoint import check_path, load_checkpoint, save_checkpoint
+from .config import check_device, check_seed, is_headless, seed_everything, try_gpu
 from .metrics import Accumulator, evaluate, num_correct
 from .plotting import Animator
 
-__all__ = ["History", "fit"]
+__all__ = ["History", "fit", "TrainingInterrupted", "last_history"]
 
 INTERVALS = ("epoch", "step")
 MONITORS = ("train_loss", "train_acc", "test_loss", "test_acc")
@@ -62,7 +65,9 @@ class History:
     ``step_lr`` holds group 0's rate for every optimizer step, in order;
     ``epoch_time`` the seconds of each epoch, evaluation included.
     ``diverged`` is ``(epoch, step)`` where the training loss was first seen
-    non-finite (the run stopped there), else ``None``. ``steps_per_epoch``:
+    non-finite (the run stopped there), else ``None``; ``interrupted`` is
+    ``(epoch, step)`` where a ``KeyboardInterrupt`` stopped the run (the
+    unfinished epoch is not recorded), else ``None``. ``steps_per_epoch``:
     the optimizer steps of a full epoch (the loader's batches).
     """
 
@@ -75,6 +80,7 @@ class History:
     step_lr: list = field(default_factory=list)
     diverged: tuple | None = None
     steps_per_epoch: int = 0
+    interrupted: tuple | None = None
 
     @property
     def num_epochs(self) -> int:
@@ -90,6 +96,20 @@ class History:
         per = self.steps_per_epoch or 1
         return [k / per for k in range(1, len(self.step_lr)) if self.step_lr[k] != self.step_lr[k - 1]]
 
+    def to_dict(self) -> dict:
+        """Plain lists and numbers (what a checkpoint stores)."""
+        return {name: (list(value) if isinstance(value, (list, tuple)) else value)
+                for name, value in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        """The inverse of :meth:`to_dict`."""
+        fields = dict(data)
+        for name in ("diverged", "interrupted"):
+            if fields.get(name) is not None:
+                fields[name] = tuple(fields[name])
+        return cls(**fields)
+
     def summary(self) -> str:
         """One line: final loss and accuracies, and the time per epoch."""
         if not self.num_epochs:
@@ -97,7 +117,8 @@ class History:
         per_epoch = sum(self.epoch_time) / self.num_epochs
         text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
                 f"test acc {self.test_acc[-1]:.3f}, {per_epoch:.1f} s/epoch")
-        return text + (f"; diverged at (epoch, step) {self.diverged}" if self.diverged else "")
+        text += f"; diverged at (epoch, step) {self.diverged}" if self.diverged else ""
+        return text + (f"; interrupted at (epoch, step) {self.interrupted}" if self.interrupted else "")
 
     def __repr__(self) -> str:
         return f"History({self.num_epochs} epochs: {self.summary()})"
@@ -175,18 +196,20 @@ class _ScheduleDriver(_Driver):
 
     def __init__(self, schedule, optimizer: Optimizer, interval: str):
         super().__init__(interval)
-        self.schedule, self.groups = schedule, optimizer.param_groups
-        base = self.groups[0]["lr"]
-        if len(self.groups) > 1 and not base > 0:
+        self.schedule, self.optimizer = schedule, optimizer
+        groups = optimizer.param_groups
+        base = groups[0]["lr"]
+        if len(groups) > 1 and not base > 0:
             raise ValueError("with several parameter groups, group 0's initial lr must be > 0 "
                              f"(the others keep their ratio to it), got {base!r}")
-        self.ratios = [1.0] + [g["lr"] / base for g in self.groups[1:]]
+        self.ratios = [1.0] + [g["lr"] / base for g in groups[1:]]
 
     def _apply(self, t: int) -> None:
         lr = self.schedule(t)
         if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"scheduler({t}) must return a finite number >= 0, got {lr!r}")
-        for group, ratio in zip(self.groups, self.ratios):
+        # optimizer.load_state_dict (resume) replaces the group dicts: look them up each time
+        for group, ratio in zip(self.optimizer.param_groups, self.ratios):
             group["lr"] = float(lr) * ratio
 
     def start_epoch(self, epoch):
@@ -274,17 +297,17 @@ def _make_driver(scheduler, optimizer: Optimizer, interval: str, monitor, schedu
 class _Progress:
     """A tqdm bar; headless it stays silent and prints its final line on close."""
 
-    def __init__(self, total: int, enabled: bool):
+    def __init__(self, total: int, enabled: bool, initial: int = 0):
         self.headless = is_headless()
         self.bar = None
         if not enabled:
             return
         if self.headless:
             from tqdm.std import tqdm
-            self.bar = tqdm(total=total, unit="step", file=io.StringIO(), ascii=False)
+            self.bar = tqdm(total=total, initial=initial, unit="step", file=io.StringIO(), ascii=False)
         else:
             from tqdm.auto import tqdm
-            self.bar = tqdm(total=total, unit="step")
+            self.bar = tqdm(total=total, initial=initial, unit="step")
 
     def update(self, n: int, desc: str | None = None, **postfix) -> None:
         if self.bar is not None:
@@ -301,11 +324,57 @@ class _Progress:
             self.bar.close()
 
 
+# ---------------------------------------------------------------- interrupts
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """``fit`` was stopped (the notebook's stop button, Ctrl-C); ``history`` holds the finished epochs."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
+
+
+_last = {"history": None}
+
+
+def last_history() -> History | None:
+    """The History of the latest ``fit`` call, finished or not (after a stop: the finished epochs)."""
+    return _last["history"]
+
+
+class _HoldInterrupt:
+    """Hold a SIGINT until the current optimizer step is complete, so the weights are never half-updated.
+
+    Only the main thread can install a handler; elsewhere an interrupt
+    arrives as usual. A second interrupt while one is held stops at once.
+    """
+
+    def __enter__(self):
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handler)
+            except (ValueError, OSError):
+                self.previous = None
+        return self
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 # ---------------------------------------------------------------- the loop
 
 def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, optimizer=None,
         scheduler=None, interval: str = "epoch", loss=None, device=None, animate: bool = True,
-        progress: bool = True, seed: int | None = None, monitor: str | None = None) -> History:
+        progress: bool = True, seed: int | None = None, monitor: str | None = None,
+        channels_last: bool = False, checkpoint=None, resume=None) -> History:
     """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``test_iter`` after each.
 
     ``optimizer``: an optimizer over ``net``'s parameters or a factory
@@ -317,6 +386,27 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     seeds Python, NumPy and torch and restarts the loader's shuffling from it
     (build the net with ``lenet(seed=...)`` for the same initial weights).
     ``monitor``: what ``ReduceLROnPlateau`` watches, one of ``MONITORS``.
+    ``channels_last``: store ``net``'s 4-d weights as N, H, W, C (it stays so
+    after ``fit``; the batches need not change). LeNet trains about 1.3x
+    faster on a CPU (``benchmarks/vs_d2l.py``), but the convolutions add in
+    another order, so the weights differ in the last bits and a run drifts
+    from the default's: off by default, so the book's numbers reproduce.
+
+    ``checkpoint``: a file path; after every finished epoch the whole state
+    (net, optimizer, scheduler, random generators, loader, History) is
+    written there (see :mod:`lrcourse.checkpoint`). ``resume``: a path to
+    such a file, or ``True`` for ``checkpoint``'s path if that file exists;
+    the run then goes on after the saved epoch, with the same arguments as
+    the run that wrote it, and ends exactly as that run would have (on a CPU
+    bit for bit, the History's ``epoch_time`` aside). ``num_epochs`` counts
+    all epochs, the resumed ones included.
+
+    The notebook's stop button (a ``KeyboardInterrupt``) is held until the
+    current optimizer step is complete; ``fit`` then raises
+    :class:`TrainingInterrupted`, whose ``history`` (also
+    :func:`last_history`) holds the finished epochs, which the live plot
+    shows. A non-finite training loss stops the run with a warning and sets
+    ``History.diverged``; the History so far is returned.
     """
     if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
         raise ValueError(f"num_epochs must be an int >= 1, got {num_epochs!r}")
@@ -331,12 +421,33 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
                         f"{type(train_iter).__name__}") from None
     if num_batches == 0:
         raise ValueError("train_iter holds no batches")
+    if not hasattr(test_iter, "__iter__"):
+        raise TypeError(f"test_iter must be an iterable of (X, y) batches, got {type(test_iter).__name__}")
+    if hasattr(test_iter, "__len__") and len(test_iter) == 0:
+        raise ValueError("test_iter holds no batches")
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, got {type(loss).__name__} {loss!r}")
     check_seed(seed, allow_none=True)
+    for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
+    if checkpoint is not None:
+        checkpoint = check_path("checkpoint", checkpoint)
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True resumes from checkpoint's path: give checkpoint too")
+        resume = checkpoint if checkpoint.is_file() else None
+    elif resume is not None and resume is not False:
+        resume = check_path("resume", resume)
+        if not resume.is_file():
+            raise FileNotFoundError(f"resume: no checkpoint at {resume}")
+    else:
+        resume = None
     schedule = scheduler if _is_schedule(scheduler) else None
     if device is None:
         device = getattr(train_iter, "device", None) or try_gpu()
-    device = torch.device(device)
-    net.to(device)
+    device = check_device(device)
+    net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
     optimizer = _make_optimizer(net, lr, optimizer, schedule)
     driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
     loss = loss if loss is not None else nn.CrossEntropyLoss()
@@ -346,59 +457,98 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
             train_iter.reseed(seed)
 
     history = History(steps_per_epoch=num_batches)
+    step = 0
+    if resume is not None:
+        saved = load_checkpoint(resume, net=net, optimizer=optimizer,
+                                scheduler=getattr(driver, "scheduler", None), loader=train_iter)
+        history, step = History.from_dict(saved["history"]), saved["step"]
+        if history.steps_per_epoch != num_batches:
+            raise ValueError(f"resume: the checkpoint's run had {history.steps_per_epoch} batches per "
+                             f"epoch, train_iter has {num_batches}")
+    _last["history"] = history
+    first_epoch = history.num_epochs
+    if history.diverged or first_epoch >= num_epochs:
+        return history
     animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
                         legend=["train loss", "train acc", "test acc"]) if animate else None
-    bar = _Progress(num_epochs * num_batches, progress)
+    if animator:
+        for e in range(first_epoch):
+            animator.add(e + 1, (history.train_loss[e], history.train_acc[e], history.test_acc[e]))
+    bar = _Progress(num_epochs * num_batches, progress, initial=first_epoch * num_batches)
     every = max(1, num_batches // POINTS_PER_EPOCH) if animate else num_batches
     group0 = optimizer.param_groups[0]
-    step = 0
+    epoch, X, y = first_epoch, None, None
     try:
-        for epoch in range(num_epochs):
-            start = time.perf_counter()
-            driver.start_epoch(epoch)
-            net.train()
-            sums = Accumulator(3)  # loss * batch size, correct predictions, examples
-            epoch_lrs, done = [], 0
-            for i, (X, y) in enumerate(train_iter):
-                X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                driver.start_step(step)
-                optimizer.zero_grad(set_to_none=True)
-                y_hat = net(X)
-                l = loss(y_hat, y)
-                l.backward()
-                epoch_lrs.append(group0["lr"])
-                optimizer.step()
-                driver.end_step(l)
-                step += 1
-                with torch.no_grad():
-                    sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
-                if (i + 1) % every == 0 or i + 1 == num_batches:
-                    train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
-                    bar.update(i + 1 - done, desc=f"epoch {epoch + 1}/{num_epochs}")
-                    done = i + 1
-                    if not math.isfinite(train_loss):
-                        history.diverged = (epoch, step - 1)
-                        break
-                    if animator:
-                        animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
-            history.step_lr.extend(float(v) for v in epoch_lrs)
-            if history.diverged:
-                warnings.warn(f"the training loss became non-finite by epoch {epoch}, step "
-                              f"{history.diverged[1]}; the run stopped there", RuntimeWarning,
-                              stacklevel=2)
-                break
-            test_loss, test_acc = evaluate(net, test_iter, loss, device)
-            metrics = dict(train_loss=train_loss, train_acc=train_acc,
-                           test_loss=test_loss, test_acc=test_acc)
-            for name, value in metrics.items():
-                getattr(history, name).append(value)
-            history.lr.append(float(epoch_lrs[0]))
-            history.epoch_time.append(time.perf_counter() - start)
-            driver.end_epoch(metrics)
-            if animator:
-                animator.add(epoch + 1, (None, None, test_acc))
-            bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",
-                       test_acc=f"{test_acc:.3f}")
+        with _HoldInterrupt() as held:
+            for epoch in range(first_epoch, num_epochs):
+                start = time.perf_counter()
+                driver.start_epoch(epoch)
+                net.train()
+                sums = Accumulator(3)  # loss * batch size, correct predictions, examples
+                epoch_lrs, done = [], 0
+                for i, (X, y) in enumerate(train_iter):
+                    if held.requested:
+                        raise KeyboardInterrupt
+                    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                    driver.start_step(step)
+                    optimizer.zero_grad(set_to_none=True)
+                    y_hat = net(X)
+                    l = loss(y_hat, y)
+                    l.backward()
+                    epoch_lrs.append(group0["lr"])
+                    optimizer.step()
+                    driver.end_step(l)
+                    step += 1
+                    with torch.no_grad():
+                        sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
+                    if (i + 1) % every == 0 or i + 1 == num_batches:
+                        train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
+                        bar.update(i + 1 - done, desc=f"epoch {epoch + 1}/{num_epochs}")
+                        done = i + 1
+                        if not math.isfinite(train_loss):
+                            history.diverged = (epoch, step - 1)
+                            break
+                        if animator:
+                            animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
+                if history.diverged:
+                    history.step_lr.extend(float(v) for v in epoch_lrs)
+                    warnings.warn(f"the training loss became non-finite by epoch {epoch}, step "
+                                  f"{history.diverged[1]}; the run stopped there", RuntimeWarning,
+                                  stacklevel=2)
+                    break
+                test_loss, test_acc = evaluate(net, test_iter, loss, device)
+                if held.requested:
+                    raise KeyboardInterrupt
+                metrics = dict(train_loss=train_loss, train_acc=train_acc,
+                               test_loss=test_loss, test_acc=test_acc)
+                driver.end_epoch(metrics)
+                history.step_lr.extend(float(v) for v in epoch_lrs)
+                for name, value in metrics.items():
+                    getattr(history, name).append(value)
+                history.lr.append(float(epoch_lrs[0]))
+                history.epoch_time.append(time.perf_counter() - start)
+                if checkpoint is not None:
+                    save_checkpoint(checkpoint, net=net, optimizer=optimizer,
+                                    scheduler=getattr(driver, "scheduler", None), history=history,
+                                    step=step, loader_epoch=getattr(train_iter, "epoch", None))
+                if animator:
+                    animator.add(epoch + 1, (None, None, test_acc))
+                bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",
+                           test_acc=f"{test_acc:.3f}")
+    except KeyboardInterrupt:
+        history.interrupted = (epoch, step)
+        saved = f"; the checkpoint {checkpoint} holds them" if checkpoint is not None and first_epoch < \
+            history.num_epochs else ""
+        raise TrainingInterrupted(
+            f"fit stopped at epoch {epoch}, step {step}: the History of the {history.num_epochs} "
+            f"finished epochs is the exception's .history and lrcourse.last_history(){saved}",
+            history) from None
+    except RuntimeError as err:
+        if step > 0 or X is None or history.num_epochs:
+            raise
+        raise ValueError(f"net could not train on train_iter's first batch (X of shape {tuple(X.shape)}, "
+                         f"y of shape {tuple(y.shape)}): {type(err).__name__}: {err}. Check that net "
+                         "takes such X and the loss such y") from err
     finally:
         bar.close()
         if animator:

@@ -105,6 +105,8 @@ def explore_schedule(kind: str, params: dict, num_updates: int = 15, *,
     sizes: roughly how far the run can travel). For values the schedule
     rejects the figure is None and the text is the reason.
     """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict {{slider name: value}}, got {type(params).__name__}")
     try:
         schedule = make_schedule(kind, **params)
     except ValueError as err:
@@ -158,6 +160,11 @@ def schedule_explorer(num_updates: int = 15, *, train_iter=None, test_iter=None,
     """
     import ipywidgets as w
 
+    from .schedules import _check_count
+
+    _check_count("num_updates", num_updates, 1)
+    if num_epochs is not None:
+        _check_count("num_epochs", num_epochs, 1)
     kind = w.Dropdown(options=list(SCHEDULE_KINDS), value="cosine", description="schedule")
     sliders_box = w.VBox()
     image = w.Image(format="png", layout=w.Layout(max_width="600px"))
@@ -313,6 +320,12 @@ def momentum_playground(*, num_steps: int = 200, x0=PLAYGROUND_X0):
 
 # ---------------------------------------------------------------- chapter 7: the range test explorer
 
+def _check_result(result) -> None:
+    if not isinstance(result, LRRangeResult):
+        raise TypeError(f"result must be an LRRangeResult (what lr_range_test returns), "
+                        f"got {type(result).__name__}")
+
+
 def _rule_rate(result: LRRangeResult, rule: str) -> str:
     """``'lr = 0.0031'`` (as the figure's legend writes it), or why the rule gives no rate."""
     rate = result.suggestions.get(rule)
@@ -333,6 +346,7 @@ def explore_range_test(result: LRRangeResult, smooth: float, rule: str) -> tuple
     :data:`~lrcourse.lr_finder.RULES` the figure is None and the text is the
     reason.
     """
+    _check_result(result)
     if rule not in RULES:
         return None, f"rule must be one of {list(RULES)}, got {rule!r}"
     try:
@@ -357,6 +371,7 @@ def range_test_explorer(result: LRRangeResult):
     """
     import ipywidgets as w
 
+    _check_result(result)
     slider = _slider(Param("smooth", 0.0, 0.99, result.smooth))
     rules = list(result.suggestions) or list(RULES)
     rule = w.Dropdown(options=rules, value=DEFAULT_RULE if DEFAULT_RULE in rules else rules[0],

@@ -1,5 +1,6 @@
 """TensorLoader and finding, reading and loading Fashion-MNIST."""
 import gzip
+import hashlib
 import re
 from pathlib import Path
 
@@ -7,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+import lrcourse
 import lrcourse.data as data
-from lrcourse.data import (DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
+from lrcourse.data import (DataCorruptError, DataNotFoundError, TensorLoader, get_fashion_mnist_labels,
                            load_fashion_mnist, read_fashion_mnist, select_classes)
 
-from conftest import SMALL_TEST, SMALL_TRAIN, idx_bytes
+from conftest import SMALL_TEST, SMALL_TRAIN, idx_bytes, write_idx
 
 # ------------------------------------------------------------------ TensorLoader
 
@@ -577,7 +579,7 @@ def test_truncated_file(fake_fmnist_dir, no_system_copy, tmp_path):
         (folder / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
     images = folder / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:-100])
-    with pytest.raises(ValueError, match=re.escape(str(images)) + r".*truncated"):
+    with pytest.raises(DataCorruptError, match=re.escape(str(images)) + r".*truncated"):
         read_fashion_mnist("train", root=folder)
     # the test split is intact and still reads
     assert read_fashion_mnist("test", root=folder)[0].shape == (SMALL_TEST, 28, 28)
@@ -587,7 +589,7 @@ def test_truncated_gzip_stream(fake_fmnist_dir, no_system_copy):
     folder = fake_fmnist_dir[0]
     labels = folder / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(labels.read_bytes()[:-12])
-    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not a readable IDX file"):
+    with pytest.raises(DataCorruptError, match=re.escape(str(labels)) + " is not a readable IDX file"):
         read_fashion_mnist("test", root=folder)
 
 
@@ -595,7 +597,7 @@ def test_gz_name_but_not_gzip(fake_fmnist_dir, no_system_copy):
     folder = fake_fmnist_dir[0]
     labels = folder / "t10k-labels-idx1-ubyte.gz"
     labels.write_bytes(gzip.decompress(labels.read_bytes()))
-    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not a readable IDX file"):
+    with pytest.raises(DataCorruptError, match=re.escape(str(labels)) + " is not a readable IDX file"):
         read_fashion_mnist("test", root=folder)
 
 
@@ -606,7 +608,8 @@ def test_wrong_magic(fake_fmnist_dir, no_system_copy, magic):
     labels = folder / "train-labels-idx1-ubyte.gz"
     raw = gzip.decompress(labels.read_bytes())
     labels.write_bytes(gzip.compress(magic + raw[4:]))
-    with pytest.raises(ValueError, match=re.escape(str(labels)) + " is not an IDX file of 1-d unsigned bytes"):
+    with pytest.raises(DataCorruptError,
+                       match=re.escape(str(labels)) + " is not an IDX file of 1-d unsigned bytes"):
         read_fashion_mnist("train", root=folder)
 
 
@@ -614,7 +617,7 @@ def test_wrong_number_of_examples(fake_fmnist_dir, no_system_copy):
     folder = fake_fmnist_dir[0]
     images = folder / "t10k-images-idx3-ubyte.gz"
     images.write_bytes(gzip.compress(idx_bytes(np.zeros((SMALL_TEST - 1, 28, 28), np.uint8))))
-    with pytest.raises(ValueError, match=re.escape(str(images))
+    with pytest.raises(DataCorruptError, match=re.escape(str(images))
                        + rf" holds shape \({SMALL_TEST - 1}, 28, 28\).*expected \({SMALL_TEST}, 28, 28\)"):
         read_fashion_mnist("test", root=folder)
 
@@ -623,7 +626,179 @@ def test_empty_file(fake_fmnist_dir, no_system_copy):
     folder = fake_fmnist_dir[0]
     images = folder / "t10k-images-idx3-ubyte.gz"
     images.write_bytes(gzip.compress(b""))
-    with pytest.raises(ValueError, match=re.escape(str(images)) + " is not an IDX file"):
+    with pytest.raises(DataCorruptError, match=re.escape(str(images)) + " is not an IDX file"):
+        read_fashion_mnist("test", root=folder)
+
+
+# ------------------------------------------------- checksums: the real files, corrupted
+
+REAL = Path("/usr/share/datasets/fashion-mnist")
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the system copy /usr/share/datasets/fashion-mnist "
+                                "is absent (apt-get install dataset-fashion-mnist)")
+REINSTALL = "apt-get install --reinstall dataset-fashion-mnist"
+
+
+def test_checksums_cover_every_real_file():
+    assert sorted(data.CHECKSUMS) == sorted(name for images, labels, _ in data.FILES.values()
+                                            for name in (images, labels))
+    for images, labels, n in data.FILES.values():
+        assert data.CHECKSUMS[images][0] == (n, 28, 28) and data.CHECKSUMS[labels][0] == (n,)
+    assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for _, digest in data.CHECKSUMS.values())
+    assert issubclass(DataCorruptError, ValueError) and lrcourse.DataCorruptError is DataCorruptError
+
+
+@pytest.fixture(scope="module")
+def real_raw():
+    """``{name: decompressed bytes}`` of the four system files (read once for the module)."""
+    return {path.name.removesuffix(".gz"): gzip.decompress(path.read_bytes())
+            for path in sorted(REAL.glob("*.gz"))}
+
+
+@pytest.fixture
+def real_copy(tmp_path, real_raw, no_system_copy):
+    """A folder with the four real files, decompressed (fast to write); the system copy hidden."""
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for name, raw in real_raw.items():
+        (folder / name).write_bytes(raw)
+    return folder
+
+
+def flip(raw: bytes, offset: int) -> bytes:
+    return raw[:offset] + bytes([raw[offset] ^ 0x01]) + raw[offset + 1:]
+
+
+def checksum_message(path, name, real_raw, corrupted: bytes) -> str:
+    """The exact checksum error: the path, the digest found, the one expected, the fix."""
+    found = hashlib.sha256(corrupted).hexdigest()
+    expected = data.CHECKSUMS[name][1]
+    assert expected == hashlib.sha256(real_raw[name]).hexdigest()
+    return (f"{path} is corrupted: the SHA-256 checksum of its decompressed content is {found}, "
+            f"expected {expected} (header and size are right, so bytes inside it were changed). "
+            f"Fix: delete {path} and load again")
+
+
+@needs_real
+def test_real_files_match_their_checksums(real_raw):
+    for name, raw in real_raw.items():
+        assert hashlib.sha256(raw).hexdigest() == data.CHECKSUMS[name][1], name
+    # the MD5s of the decompressed files that loaders publish (e.g. next to torchvision's .gz MD5s)
+    assert hashlib.md5(real_raw["train-images-idx3-ubyte"]).hexdigest() == "f4a8712d7a061bf5bd6d2ca38dc4d50a"
+    assert hashlib.md5(real_raw["t10k-labels-idx1-ubyte"]).hexdigest() == "15d484375f8d13e6eb1aabb0c3f46965"
+
+
+@needs_real
+def test_one_flipped_byte_in_the_images(real_copy, real_raw):
+    images = real_copy / "train-images-idx3-ubyte"
+    corrupted = flip(real_raw[images.name], 16 + 28 * 28 * 31_337 + 400)  # one pixel of image 31 337
+    images.write_bytes(corrupted)
+    with pytest.raises(DataCorruptError) as info:
+        read_fashion_mnist("train", root=real_copy)
+    assert str(info.value).startswith(checksum_message(images, images.name, real_raw, corrupted))
+    assert REINSTALL in str(info.value)
+    assert read_fashion_mnist("test", root=real_copy)[1].shape == (10000,)  # the other split is fine
+
+
+@needs_real
+@pytest.mark.parametrize("limit", [None, 100])
+def test_one_flipped_byte_in_the_labels(real_copy, real_raw, limit):
+    """A label changed to another class still looks valid: only the checksum sees it, in quick mode too."""
+    labels = real_copy / "t10k-labels-idx1-ubyte"
+    raw = bytearray(real_raw[labels.name])
+    raw[8 + 9_999] = (raw[8 + 9_999] + 1) % 10  # the last example, beyond any limit
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(DataCorruptError, match="^" + re.escape(
+            checksum_message(labels, labels.name, real_raw, bytes(raw)))):
+        load_fashion_mnist(256, root=real_copy, device="cpu", limit=limit)
+
+
+@needs_real
+def test_truncated_real_gz(real_copy, real_raw):
+    gz = real_copy / "t10k-images-idx3-ubyte.gz"
+    (real_copy / "t10k-images-idx3-ubyte").unlink()
+    gz.write_bytes((REAL / gz.name).read_bytes()[:-1000])  # a download cut short
+    with pytest.raises(DataCorruptError, match="^" + re.escape(
+            f"{gz} is not a readable IDX file: the file is truncated or damaged (EOFError: Compressed "
+            f"file ended before the end-of-stream marker was reached). Fix: delete {gz} and load again")):
+        read_fashion_mnist("test", root=real_copy)
+
+
+@needs_real
+def test_flipped_byte_in_the_gz_stream(real_copy):
+    gz = real_copy / "t10k-labels-idx1-ubyte.gz"
+    (real_copy / "t10k-labels-idx1-ubyte").unlink()
+    gz.write_bytes(flip((REAL / gz.name).read_bytes(), 2000))
+    with pytest.raises(DataCorruptError, match=re.escape(str(gz)) + r" is not a readable IDX file: the file "
+                       r"is truncated or damaged \((BadGzipFile: CRC check failed|error: Error -3)"):
+        read_fashion_mnist("test", root=real_copy)
+
+
+@needs_real
+def test_truncated_real_raw(real_copy):
+    images = real_copy / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])
+    with pytest.raises(DataCorruptError, match="^" + re.escape(
+            f"{images} is truncated: shape (10000, 28, 28) needs 7840000 bytes of data, found 7839900. "
+            f"Fix: delete {images}")):
+        read_fashion_mnist("test", root=real_copy)
+
+
+@needs_real
+def test_trailing_bytes(real_copy):
+    labels = real_copy / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes() + b"\0")
+    with pytest.raises(DataCorruptError, match=re.escape(
+            f"{labels} is longer than its header says: shape (10000,) needs 10000 bytes of data, "
+            f"found 10001")):
+        read_fashion_mnist("test", root=real_copy)
+
+
+@needs_real
+@pytest.mark.parametrize("offset, value, message", [
+    (3, 0x03, "is not an IDX file of 1-d unsigned bytes: expected a header starting 00 00 08 01, "
+              "found 00 00 08 03"),
+    (2, 0x0D, "is not an IDX file of 1-d unsigned bytes: expected a header starting 00 00 08 01, "
+              "found 00 00 0d 01"),
+    (7, 0x0F, "holds shape (9999,) in 10000 bytes; expected (10000,)"),  # 10000 = 0x2710 -> 0x270F
+], ids=["magic-images", "magic-float", "count"])
+def test_wrong_header_in_a_real_file(real_copy, real_raw, offset, value, message):
+    labels = real_copy / "t10k-labels-idx1-ubyte"
+    raw = bytearray(real_raw[labels.name])
+    raw[offset] = value
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(DataCorruptError, match="^" + re.escape(f"{labels} {message}") + ".*Fix: delete"):
+        read_fashion_mnist("test", root=real_copy)
+
+
+@needs_real
+def test_corrupt_system_copy_says_reinstall(real_copy, real_raw, monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DIR", real_copy)  # the copy plays the system copy
+    labels = real_copy / "train-labels-idx1-ubyte"
+    labels.write_bytes(flip(real_raw[labels.name], 100))
+    with pytest.raises(DataCorruptError, match=re.escape(str(labels)) + r" is corrupted: the SHA-256 checksum"
+                       r".*\. Fix: reinstall the system copy: sudo apt-get install --reinstall "
+                       r"dataset-fashion-mnist\.$"):
+        load_fashion_mnist(256, device="cpu")
+
+
+def test_fake_file_of_the_real_shape_fails_its_checksum(tmp_path, no_system_copy, monkeypatch):
+    """Right header, right size, wrong content: caught without the real files too."""
+    folder = tmp_path / "fake"
+    rng = np.random.default_rng(0)
+    images = write_idx(folder / "t10k-images-idx3-ubyte",
+                       rng.integers(0, 256, (10000, 28, 28), dtype=np.uint8), gz=False)
+    labels = write_idx(folder / "t10k-labels-idx1-ubyte", np.arange(10000) % 10, gz=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):  # present; never read
+        write_idx(folder / name, np.zeros(1, np.uint8), gz=False)
+    with pytest.raises(DataCorruptError,
+                       match="^" + re.escape(f"{images} is corrupted: the SHA-256 checksum")):
+        read_fashion_mnist("test", root=folder)
+    # were these the published images, the labels (in a .gz) would be checked next
+    checksums = dict(data.CHECKSUMS)
+    checksums[images.name] = ((10000, 28, 28), hashlib.sha256(images.read_bytes()).hexdigest())
+    monkeypatch.setattr(data, "CHECKSUMS", checksums)
+    with pytest.raises(DataCorruptError,
+                       match="^" + re.escape(f"{labels} is corrupted: the SHA-256 checksum")):
         read_fashion_mnist("test", root=folder)
 
 

@@ -226,6 +226,30 @@ def test_kernel_draws_again_after_the_frame_interval(kernel):
     assert line_data(anim.axes[0]) == [([0.0, 1.0, 2.0], [1.0, 2.0, 3.0])]
 
 
+def test_kernel_frames_keep_to_their_share_of_the_time(kernel):
+    anim = Animator(max_fps=2.0, max_share=0.03)
+    original = anim.redraw
+
+    def slow_redraw():  # a frame that costs 60 ms of the kernel's clock
+        original()
+        kernel.now += 0.06
+    anim.redraw = slow_redraw
+    anim.add(0, 1.0)
+    assert anim.num_draws == 1 and anim.draw_seconds == pytest.approx(0.06)
+    kernel.now += 1.9  # 1 / max_fps has passed, but 0.06 / 0.03 = 2 s has not
+    anim.add(1, 2.0)
+    assert anim.num_draws == 1
+    kernel.now += 0.1
+    anim.add(2, 3.0)
+    assert anim.num_draws == 2
+
+
+@pytest.mark.parametrize("max_share", [0, -0.1, 1.5, float("nan")])
+def test_bad_max_share(max_share):
+    with pytest.raises(ValueError, match=r"max_share must be in \(0, 1\], got "):
+        Animator(max_share=max_share)
+
+
 def test_post_execute_hook_registered_once_and_flushes(kernel):
     a, b = Animator(), Animator()
     for i in range(10):
