@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH  := $(VENV)/.bench
 # The quick site: the book built in quick mode, with its own execution cache, for the browser test.
 QUICK  := _build/quick
 QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
@@ -32,10 +33,18 @@ $(QUICK)/.inputs: $(STAMP) $(wildcard lrcourse/*.py)
 	rm -rf $(QUICK)/_build
 	mkdir -p $(QUICK) && touch $@
 
-## make bench: print the speed figures of benchmarks/
-bench: $(STAMP) data
-	$(BIN)/python benchmarks/epoch_time.py
+## make bench: print the speed figures of benchmarks/ (about 15 min on two CPU cores);
+## adds d2l and its few needs (requirements/bench.txt) to .venv for the comparison
+bench: $(BENCH) data
+	$(BIN)/python benchmarks/vs_d2l.py
+	$(BIN)/python benchmarks/epoch_profile.py
+	$(BIN)/python benchmarks/ui_overhead.py
 	$(BIN)/python benchmarks/playground_redraw.py
+	$(BIN)/python benchmarks/notebook_suite.py
+
+$(BENCH): $(STAMP) requirements/bench.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/bench.txt
+	touch $@
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,7 +60,9 @@ chromium:
 
 ## make lock: re-pin requirements/lock.txt from the current environment
 lock: $(STAMP)
-	{ sed -n '/^#/p' requirements/lock.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -vi '^lrcourse'; } > requirements/lock.txt.new
+	{ sed -n '/^#/p' requirements/lock.txt; $(BIN)/python -m pip freeze --exclude-editable \
+		| grep -viE "^(lrcourse|$$(sed -n 's/==.*//p' requirements/bench.txt | paste -sd'|'))(==| @)"; } \
+		> requirements/lock.txt.new
 	mv requirements/lock.txt.new requirements/lock.txt
 
 clean:

@@ -58,8 +58,8 @@ def spread(values, unit: str = "", fmt: str = ".2f") -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="counted rounds per net (default 5)")
-    parser.add_argument("--epochs", type=int, default=5, help="epochs per fit call (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="counted rounds per net (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per fit call (default 3)")
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("LRCOURSE_HEADLESS", "LRCOURSE_QUICK")}
     km, kc = start_new_kernel(kernel_name="python3", env=env)

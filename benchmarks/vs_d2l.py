@@ -27,6 +27,7 @@ import shutil
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from lrcourse import fit, lenet, load_fashion_mnist, mlp
@@ -57,6 +58,8 @@ def spread(values) -> str:
 
 
 def main() -> None:
+    # d2l asks for 4 loader workers on any machine and warns about its own plot: not our figures
+    warnings.filterwarnings("ignore", category=UserWarning)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="counted pairs per net (default 5)")
     parser.add_argument("--nets", nargs="+", choices=sorted(NETS), default=["lenet", "mlp"])
@@ -84,15 +87,16 @@ def main() -> None:
                 return time.perf_counter() - start
 
         def run_lrcourse(make, seed, channels_last=False):
-            start = time.perf_counter()
-            fit(make(seed=seed), train_iter, test_iter, num_epochs=1, lr=0.1, seed=seed,
-                device=device, channels_last=channels_last)
-            return time.perf_counter() - start
+            with contextlib.redirect_stderr(io.StringIO()):  # the progress bar, drawn as text here
+                start = time.perf_counter()
+                fit(make(seed=seed), train_iter, test_iter, num_epochs=1, lr=0.1, seed=seed,
+                    device=device, channels_last=channels_last)
+                return time.perf_counter() - start
 
         sides = {"d2l train_ch6": run_d2l, "lrcourse fit": run_lrcourse,
                  "lrcourse fit, channels_last": lambda make, seed: run_lrcourse(make, seed, True)}
-        print(f"# one epoch (train + test), d2l {d2l.__version__ if hasattr(d2l, '__version__') else '1.0.3'} "
-              f"vs lrcourse, {time.strftime('%Y-%m-%d')}, {machine()}")
+        print(f"# one epoch (train + test), d2l 1.0.3 train_ch6 vs lrcourse fit, {time.strftime('%Y-%m-%d')}, "
+              f"{machine()}")
         print(f"# batch 256, SGD, Fashion-MNIST 60000/10000, {args.pairs} interleaved rounds after one "
               "warm-up round; seconds: median [min-max]; ratio = d2l / lrcourse, per round")
         print(f"{'net':<6} {'loop':<28} {'s/epoch':>20} {'ratio to d2l':>22}")

@@ -91,3 +91,16 @@ def test_torch_pair_is_pinned_and_package_ranges_are_loose():
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for dep in deps:
         assert "==" not in dep and "<" not in dep, f"{dep}: keep ranges loose for Colab"
+
+
+def test_d2l_is_a_benchmark_dependency_only():
+    """d2l is the yardstick of benchmarks/vs_d2l.py: pinned apart, never imported by the package or a chapter."""
+    pins = [line for line in (ROOT / "requirements" / "bench.txt").read_text().splitlines()
+            if line and not line.startswith("#")]
+    assert "d2l==1.0.3" in pins and all("==" in line for line in pins)
+    lock = (ROOT / "requirements" / "lock.txt").read_text().lower()
+    assert not any(line.split("==")[0].lower() + "==" in lock for line in pins)
+    imports = re.compile(r"^\s*(import d2l|from d2l)", re.M)
+    texts = [p.read_text() for p in (ROOT / "lrcourse").glob("*.py")]
+    texts += ["\n".join(source(c) for c in cells(p)) for p in (ROOT / "chapters").glob("*.ipynb")]
+    assert texts and not any(imports.search(t) for t in texts)
