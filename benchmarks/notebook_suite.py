@@ -12,6 +12,7 @@ bench``. Figures only: nothing here is asserted.
 """
 import argparse
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def run(path: Path, quick: bool) -> float:
         os.environ.pop("LRCOURSE_QUICK", None)
     start = time.perf_counter()
     NotebookClient(nb, timeout=3600, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 

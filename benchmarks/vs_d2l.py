@@ -8,8 +8,10 @@ evaluation on the 10 000 test images, on the same device and the same
 network (d2l re-initialises its weights, as its chapters do). The calls
 alternate, d2l then lrcourse (its default loop, then with
 ``channels_last=True``), so that a machine that slows down or speeds up
-during the run touches both sides alike; each pair gives one ratio. The
-first pair warms the caches and is not counted.
+during the run touches both sides alike; each round gives one ratio per
+loop. Each call starts after a garbage collection and a 2 s rest, so that
+none pays for the exit of the one before (d2l's loader starts 4 worker
+processes per pass). The first round warms the caches and is not counted.
 
 d2l (``pip install --no-deps d2l==1.0.3`` plus pandas, scipy, requests,
 matplotlib-inline; ``make bench`` installs them from
@@ -20,6 +22,7 @@ folder and runs it from there. It is imported here only; never from
 """
 import argparse
 import contextlib
+import gc
 import gzip
 import io
 import os
@@ -35,6 +38,7 @@ from lrcourse.config import machine, try_gpu
 from lrcourse.data import FILES, find_offline
 
 NETS = {"lenet": lenet, "mlp": mlp}
+PAUSE = 2.0  # seconds of rest before each timed call
 
 
 def d2l_data_root(tmp: Path) -> Path:
@@ -105,6 +109,8 @@ def main() -> None:
             times = {side: [] for side in sides}
             for round_ in range(args.pairs + 1):
                 for side, run in sides.items():
+                    gc.collect()
+                    time.sleep(PAUSE)  # let the last call's loader workers exit before the clock starts
                     seconds = run(make, round_)
                     if round_:
                         times[side].append(seconds)

@@ -46,14 +46,20 @@ def _build(make_layers, seed: int | None) -> nn.Sequential:
 def lenet(seed: int | None = None) -> nn.Sequential:
     """LeNet-5 with ReLU and max-pooling: 61 706 parameters.
 
-    conv 5x5 (6, padding 2) → ReLU → max-pool 2 → conv 5x5 (16) → ReLU →
-    max-pool 2 → 400 → 120 → 84 → 10, ReLU between the linear layers.
+    conv 5x5 (6, padding 2) → max-pool 2 → ReLU → conv 5x5 (16) → max-pool 2
+    → ReLU → 400 → 120 → 84 → 10, ReLU between the linear layers.
+
+    The ReLU comes after the pooling: ``max`` and ``ReLU`` commute
+    (``relu(max(a, b)) == max(relu(a), relu(b))``), so this is exactly the
+    usual conv → ReLU → pool, with the same gradients bit for bit
+    (``tests/test_models.py``), but the ReLU and its backward pass touch a
+    quarter of the values: an epoch on two CPU cores is about 15 % shorter.
     """
     return _build(lambda: [
-        nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
-        nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=2, stride=2),
+        nn.Conv2d(1, 6, kernel_size=5, padding=2),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.ReLU(),
+        nn.Conv2d(6, 16, kernel_size=5),
+        nn.MaxPool2d(kernel_size=2, stride=2), nn.ReLU(),
         nn.Flatten(),
         nn.Linear(16 * 5 * 5, 120), nn.ReLU(),
         nn.Linear(120, 84), nn.ReLU(),

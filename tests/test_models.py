@@ -96,3 +96,30 @@ def test_init_xavier_ignores_other_modules_and_missing_bias():
 def test_bad_seeds_rejected(name, seed):
     with pytest.raises(ValueError, match=r"seed must be an int in \[0, 2\*\*63 - 1\] or None, got "):
         BUILDERS[name](seed=seed)
+
+
+def conv_relu_pool(seed):
+    """LeNet in its textbook order, conv → ReLU → pool, with lenet's initial weights."""
+    net = lenet(seed=seed)
+    layers = list(net)
+    layers[1], layers[2], layers[4], layers[5] = layers[2], layers[1], layers[5], layers[4]
+    return nn.Sequential(*layers)
+
+
+def test_relu_after_pooling_trains_bit_for_bit_like_the_textbook_order():
+    textbook, ours = conv_relu_pool(0), lenet(seed=0)
+    assert [type(m).__name__ for m in textbook][:6] == ["Conv2d", "ReLU", "MaxPool2d"] * 2
+    gen = torch.Generator().manual_seed(0)
+    opts = [torch.optim.SGD(n.parameters(), lr=0.5, momentum=0.9) for n in (textbook, ours)]
+    for _ in range(5):  # a large rate: many units go negative, ties and zeros are exercised
+        X, y = torch.randn(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen)
+        X[:8] = 0  # all-zero images: every pooling window ties
+        for net, opt in zip((textbook, ours), opts):
+            opt.zero_grad()
+            out = net(X)
+            nn.functional.cross_entropy(out, y).backward()
+            opt.step()
+            net.last_out = out
+        assert torch.equal(textbook.last_out, ours.last_out)
+        for a, b in zip(textbook.parameters(), ours.parameters()):
+            assert torch.equal(a, b)
