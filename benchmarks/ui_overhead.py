@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4, help="counted rounds per net (default 4)")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per fit call (default 3)")
+    parser.add_argument("--nets", nargs="+", choices=["lenet", "mlp"], default=["lenet", "mlp"])
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if k not in ("LRCOURSE_HEADLESS", "LRCOURSE_QUICK")}
     km, kc = start_new_kernel(kernel_name="python3", env=env, stderr=subprocess.DEVNULL)
@@ -102,7 +103,7 @@ def main() -> None:
               "(plot + bar on, then off) after one warm-up round; median [min-max]")
         print(f"{'net':<6} {'s/epoch, plain':>20} {'s/epoch, plot + bar':>20} {'in UI code':>20} "
               f"{'wall difference':>22}")
-        for net in ("lenet", "mlp"):
+        for net in args.nets:
             plain, shown, in_ui = [], [], []
             for seed in range(args.rounds + 1):
                 (t_on, ui_on), (t_off, _) = json.loads(run(kc, ROUND.format(net=net, seed=seed)))

@@ -102,7 +102,8 @@ class Animator:
     In a Jupyter kernel the figure is shown once and then updated through a
     display handle, at most ``max_fps`` times per second and never so often
     that drawing takes more than ``max_share`` of the time (a frame costs
-    about 30 ms on a CPU core: with the default 3 %, one frame a second);
+    about 30 ms on a CPU core: with the default 2 %, one frame every
+    1.5 s);
     whatever the last ``add`` brought is drawn when the cell finishes (or on
     :meth:`flush`).
     With ``LRCOURSE_HEADLESS=1`` (book builds, nbval) it draws only then, so
@@ -113,7 +114,7 @@ class Animator:
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
                  xscale="linear", yscale="linear", fmts=("-", "m--", "g-.", "r:"),
                  nrows=1, ncols=1, figsize=(3.5, 2.5), *, max_fps: float = 2.0,
-                 max_share: float = 0.03):
+                 max_share: float = 0.02):
         if isinstance(max_fps, bool) or not isinstance(max_fps, numbers.Real) or not max_fps > 0:
             raise ValueError(f"max_fps must be > 0, got {max_fps!r}")
         if isinstance(max_share, bool) or not isinstance(max_share, numbers.Real) or not 0 < max_share <= 1:
@@ -185,8 +186,9 @@ class Animator:
         """Redraw now and show the result in the notebook (in place after the first time).
 
         Frames during training (``final=False``) keep the layout of the first
-        one and skip the cropping, which halves their cost; the last frame is
-        cropped like every other figure of the book.
+        one and skip the cropping, which halves their cost; so does the last
+        frame of a figure already on screen. A figure shown only once (a book
+        build, a short run) is cropped like every other figure of the book.
         """
         start = time.monotonic()
         self.redraw()
@@ -198,7 +200,7 @@ class Animator:
             if not final and not self._laid_out:
                 self.fig.tight_layout()
                 self._laid_out = True
-            image = Image(data=self.fig.to_png(tight=final), format="png")
+            image = Image(data=self.fig.to_png(tight=final and not self._laid_out), format="png")
             if self._handle is None:
                 self._handle = display(image, display_id=True)
             else:

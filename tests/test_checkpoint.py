@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau, StepLR
 
+from lrcourse import plotting, training
 from lrcourse import CheckpointError, History, TensorLoader, TrainingInterrupted, fit, last_history, lenet
 from lrcourse.checkpoint import FORMAT
 from lrcourse.schedules import Cosine, Warmup
@@ -256,6 +257,39 @@ def test_interrupt_in_the_first_epoch_gives_an_empty_history():
     with pytest.raises(TrainingInterrupted, match=r"fit stopped at epoch 0, step 1: the History of the 0 "):
         fit(make_net(), train_iter, test_iter, num_epochs=2, lr=0.5, loss=stopping_loss(2), **quiet())
     assert last_history().num_epochs == 0 and last_history().interrupted == (0, 1)
+
+
+def test_after_an_interrupt_the_live_plot_holds_the_finished_epochs(monkeypatch):
+    frames = []
+
+    class Recording(plotting.Animator):
+        def flush(self):
+            frames.append([dict(zip(x, y)) for x, y in zip(self.X, self.Y)])
+            super().flush()
+    monkeypatch.setattr(training, "Animator", Recording)
+    train_iter, test_iter = make_data()
+    with pytest.raises(TrainingInterrupted) as stop:  # call 4 + 4 + 4 + 4 + 2: epoch 2, second batch
+        fit(make_net(), train_iter, test_iter, num_epochs=4, lr=0.5, loss=stopping_loss(18), progress=False)
+    history = stop.value.history
+    assert history.num_epochs == 2 and len(frames) == 1
+    train_loss, train_acc, test_acc = frames[0]  # {x: y}, x in epochs
+    assert list(test_acc) == [1.0, 2.0] and list(test_acc.values()) == history.test_acc
+    assert [train_loss[1.0], train_loss[2.0]] == history.train_loss
+    assert max(train_loss) == 2.25  # and the step of epoch 2 that was done before the stop
+
+
+def test_a_diverged_run_is_kept_plotted_and_tabled(monkeypatch):
+    monkeypatch.setenv("LRCOURSE_HEADLESS", "1")
+    train_iter, test_iter = make_data()
+    loss = lambda y_hat, y: nn.functional.cross_entropy(y_hat, y) + (y_hat ** 2).mean()  # noqa: E731
+    with pytest.warns(RuntimeWarning, match=r"non-finite by epoch \d+, step \d+; the run stopped there"):
+        dead = fit(make_net(), train_iter, test_iter, num_epochs=30, lr=1e3, loss=loss, **quiet())
+    alive = fit(make_net(), train_iter, test_iter, num_epochs=3, lr=0.5, **quiet())
+    assert dead.diverged is not None and len(dead.step_lr) == dead.diverged[1] + 1
+    fig = plotting.plot_histories({"diverged": dead, "lr 0.5": alive})
+    assert fig is not None
+    text = str(plotting.results_table({"diverged": [dead], "lr 0.5": [alive]}))
+    assert "diverged" in text
 
 
 # ------------------------------------------------------------ determinism

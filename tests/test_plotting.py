@@ -227,7 +227,7 @@ def test_kernel_draws_again_after_the_frame_interval(kernel):
 
 
 def test_kernel_frames_keep_to_their_share_of_the_time(kernel):
-    anim = Animator(max_fps=2.0, max_share=0.03)
+    anim = Animator(max_fps=2.0, max_share=0.03)  # the default is 0.02
     original = anim.redraw
 
     def slow_redraw():  # a frame that costs 60 ms of the kernel's clock
