@@ -346,16 +346,19 @@ class _HoldInterrupt:
     """Hold a SIGINT until the current optimizer step is complete, so the weights are never half-updated.
 
     Only the main thread can install a handler; elsewhere an interrupt
-    arrives as usual. A second interrupt while one is held stops at once.
+    arrives as usual, and a process that ignores SIGINT goes on ignoring it.
+    A second interrupt while one is held stops at once.
     """
 
     def __enter__(self):
-        self.requested, self.previous = False, None
-        if threading.current_thread() is threading.main_thread():
+        self.requested, self.installed = False, False
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a process that ignores it
             try:
                 self.previous = signal.signal(signal.SIGINT, self._handler)
+                self.installed = True
             except (ValueError, OSError):
-                self.previous = None
+                pass
         return self
 
     def _handler(self, signum, frame):
@@ -364,8 +367,9 @@ class _HoldInterrupt:
         self.requested = True
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        if self.installed:  # None: the handler before was set outside Python; Python's default then
+            signal.signal(signal.SIGINT, self.previous if self.previous is not None else
+                          signal.default_int_handler)
         return False
 
 

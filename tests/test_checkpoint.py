@@ -230,8 +230,13 @@ def test_stop_button_finishes_the_step_and_keeps_the_finished_epochs(monkeypatch
 
     train_iter, test_iter = make_data()
     net = make_net()
-    with pytest.raises(TrainingInterrupted) as stop:
-        fit(net, train_iter, test_iter, num_epochs=3, lr=0.5, loss=loss, animate=True, progress=False)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a notebook (a job run in
+    try:                                                                # the background ignores SIGINT)
+        with pytest.raises(TrainingInterrupted) as stop:
+            fit(net, train_iter, test_iter, num_epochs=3, lr=0.5, loss=loss, animate=True, progress=False)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # fit gave its handler back
+    finally:
+        signal.signal(signal.SIGINT, before)
     history = stop.value.history
     assert history.interrupted == (1, 6) and history.num_epochs == 1 and len(history.step_lr) == 4
     assert isinstance(stop.value, KeyboardInterrupt)
@@ -249,7 +254,24 @@ def test_stop_button_finishes_the_step_and_keeps_the_finished_epochs(monkeypatch
             opt.step()
             k += 1
     assert same_weights(net, reference)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+
+
+def test_a_process_that_ignores_sigint_keeps_ignoring_it():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        train_iter, test_iter = make_data()
+        calls = {"n": 0}
+
+        def loss(y_hat, y):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                signal.raise_signal(signal.SIGINT)  # ignored: the run goes on to the end
+            return nn.functional.cross_entropy(y_hat, y)
+        history = fit(make_net(), train_iter, test_iter, num_epochs=2, lr=0.5, loss=loss, **quiet())
+        assert history.num_epochs == 2 and history.interrupted is None
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_interrupt_in_the_first_epoch_gives_an_empty_history():
