@@ -53,7 +53,8 @@ def lenet(seed: int | None = None) -> nn.Sequential:
     (``relu(max(a, b)) == max(relu(a), relu(b))``), so this is exactly the
     usual conv → ReLU → pool, with the same gradients bit for bit
     (``tests/test_models.py``), but the ReLU and its backward pass touch a
-    quarter of the values: an epoch on two CPU cores is about 15 % shorter.
+    quarter of the values: an epoch on two CPU cores is 5 to 15 % shorter
+    (``benchmarks/epoch_profile.py``).
     """
     return _build(lambda: [
         nn.Conv2d(1, 6, kernel_size=5, padding=2),

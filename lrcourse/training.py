@@ -391,7 +391,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     (build the net with ``lenet(seed=...)`` for the same initial weights).
     ``monitor``: what ``ReduceLROnPlateau`` watches, one of ``MONITORS``.
     ``channels_last``: store ``net``'s 4-d weights as N, H, W, C (it stays so
-    after ``fit``; the batches need not change). LeNet trains about 1.3x
+    after ``fit``; the batches need not change). LeNet trains 1.2 to 1.3x
     faster on a CPU (``benchmarks/vs_d2l.py``), but the convolutions add in
     another order, so the weights differ in the last bits and a run drifts
     from the default's: off by default, so the book's numbers reproduce.
