@@ -11,8 +11,8 @@ previous checkpoint whole). It holds plain data only, so it loads with
 ``scheduler`` the built-in scheduler's ``state_dict()``, or None
 ``rng``       the states of Python's, NumPy's and torch's generators (CUDA
               too) at the end of the epoch
-``loader``    the training loader's ``epoch`` counter (its shuffling is a
-              function of ``(seed, epoch)``)
+``loader``    a TensorLoader's ``seed`` and ``epoch`` counter (its shuffling
+              is a function of the two), or None for another loader
 ``history``   the :class:`~lrcourse.training.History` so far, as a dict
 ``step``      optimizer steps taken so far
 ============  ===============================================================
@@ -70,7 +70,13 @@ def _set_rng_state(rng: dict) -> None:
         torch.cuda.set_rng_state_all(rng["cuda"])
 
 
-def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, loader_epoch) -> None:
+def _loader_state(loader) -> dict | None:
+    if hasattr(loader, "seed") and hasattr(loader, "epoch"):
+        return {"seed": int(loader.seed), "epoch": int(loader.epoch)}
+    return None
+
+
+def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, loader) -> None:
     """Write the state after a finished epoch to ``path`` (atomically: temporary file, then rename)."""
     path = check_path("checkpoint", path)
     state = {
@@ -80,7 +86,7 @@ def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, load
         "scheduler": None if scheduler is None else
         {"class": type(scheduler).__name__, "state": scheduler.state_dict()},
         "rng": _rng_state(),
-        "loader": loader_epoch,
+        "loader": _loader_state(loader),
         "history": history.to_dict(),
         "step": int(step),
     }
@@ -130,7 +136,10 @@ def _check_optimizer(path: Path, saved: dict, optimizer) -> None:
 
 
 def load_checkpoint(path, *, net, optimizer, scheduler, loader) -> dict:
-    """Restore ``net``, ``optimizer``, ``scheduler``, the generators and ``loader.epoch`` from ``path``.
+    """Restore ``net``, ``optimizer``, ``scheduler``, the generators and the loader's order from ``path``.
+
+    ``loader`` is the run's training loader: it must have as many batches
+    per epoch as the run that wrote the checkpoint.
 
     Returns ``{"history": dict, "step": int}``. Everything is checked first;
     on :class:`CheckpointError` nothing has changed.
@@ -143,9 +152,13 @@ def load_checkpoint(path, *, net, optimizer, scheduler, loader) -> dict:
     own_kind = None if scheduler is None else type(scheduler).__name__
     if saved_kind != own_kind:
         raise CheckpointError(f"{path} was saved with scheduler {saved_kind}, this run has {own_kind}")
-    if state["loader"] is not None and not hasattr(loader, "epoch"):
-        raise CheckpointError(f"{path} holds a TensorLoader's epoch, but train_iter "
+    if state["loader"] is not None and _loader_state(loader) is None:
+        raise CheckpointError(f"{path} holds a TensorLoader's seed and epoch, but train_iter "
                               f"({type(loader).__name__}) has none to restore")
+    per_epoch = state["history"].get("steps_per_epoch")
+    if per_epoch != len(loader):
+        raise CheckpointError(f"{path} comes from a run of {per_epoch} batches per epoch, "
+                              f"train_iter has {len(loader)}")
     # everything matches: load (the optimizer first, as it can still refuse, e.g. a bad state)
     try:
         optimizer.load_state_dict(state["optimizer"])
@@ -158,5 +171,5 @@ def load_checkpoint(path, *, net, optimizer, scheduler, loader) -> dict:
         scheduler.load_state_dict(state["scheduler"]["state"])
     _set_rng_state(state["rng"])
     if state["loader"] is not None:
-        loader.epoch = int(state["loader"])
+        loader.seed, loader.epoch = state["loader"]["seed"], state["loader"]["epoch"]
     return {"history": state["history"], "step": int(state["step"])}

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_device", "seed_everything",
-           "try_gpu", "machine"]
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_device", "check_flag",
+           "check_loss", "check_batches", "seed_everything", "try_gpu", "machine"]
 
 
 def _flag(name: str) -> bool:
@@ -121,6 +121,26 @@ def check_device(device) -> torch.device | None:
             raise ValueError(f"device {str(device)!r} is not on this machine ({count} CUDA device(s)); "
                              f"leave device=None to choose automatically")
     return device
+
+
+def check_flag(name: str, value) -> None:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_loss(loss) -> None:
+    """Raise ``TypeError`` unless ``loss`` is None (the default) or callable as ``loss(y_hat, y)``."""
+    if loss is not None and not callable(loss):
+        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, got {type(loss).__name__} {loss!r}")
+
+
+def check_batches(name: str, batches) -> None:
+    """``TypeError`` unless ``batches`` can be iterated; ``ValueError`` when it has a len() of 0."""
+    if not hasattr(batches, "__iter__"):
+        raise TypeError(f"{name} must be an iterable of (X, y) batches, got {type(batches).__name__}")
+    if hasattr(batches, "__len__") and len(batches) == 0:
+        raise ValueError(f"{name} holds no batches")
 
 
 def try_gpu(i: int = 0) -> torch.device:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import check_device, check_seed, try_gpu
+from .config import check_device, check_flag, check_seed, try_gpu
 
 __all__ = [
     "TensorLoader",
@@ -123,11 +123,6 @@ def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> N
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
 class TensorLoader:
     """Mini-batches ``(X[idx], y[idx])`` sliced from tensors that stay on their device.
 
@@ -142,8 +137,8 @@ class TensorLoader:
                  shuffle: bool = False, seed: int = 0, drop_last: bool = False):
         _check_int("batch_size", batch_size, minimum=1)
         check_seed(seed)
-        _check_bool("shuffle", shuffle)
-        _check_bool("drop_last", drop_last)
+        check_flag("shuffle", shuffle)
+        check_flag("drop_last", drop_last)
         if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
             raise TypeError(f"X and y must be tensors, got {type(X).__name__} and {type(y).__name__}")
         if X.dim() == 0 or y.dim() == 0:

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from .config import check_device, try_gpu
+from .config import check_batches, check_device, check_loss, try_gpu
 from .plotting import PNGFigure, set_axes
 from .schedules import _check_count, _check_rate, _is_number
 from .training import resolve_optimizer
@@ -502,13 +502,8 @@ def lr_range_test(net: nn.Module, train_iter, *, loss=None, optimizer=None, star
     diverge_th = _check_diverge_th(diverge_th)
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, "
-                        f"got {type(loss).__name__} {loss!r}")
-    if not hasattr(train_iter, "__iter__"):
-        raise TypeError(f"train_iter must be an iterable of (X, y) batches, got {type(train_iter).__name__}")
-    if hasattr(train_iter, "__len__") and len(train_iter) == 0:
-        raise ValueError("train_iter holds no batches")
+    check_loss(loss)
+    check_batches("train_iter", train_iter)
     given = optimizer if isinstance(optimizer, Optimizer) else None
     if given is not None:
         resolve_optimizer(net, given)

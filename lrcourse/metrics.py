@@ -12,7 +12,7 @@ import numbers
 import torch
 from torch import nn
 
-from .config import check_device
+from .config import check_device, check_loss
 
 __all__ = ["Accumulator", "accuracy", "num_correct", "evaluate", "evaluate_accuracy"]
 
@@ -87,9 +87,7 @@ def evaluate(net: nn.Module, data_iter, loss=None, device=None) -> tuple[float, 
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, "
-                        f"got {type(loss).__name__} {loss!r}")
+    check_loss(loss)
     try:
         batches = iter(data_iter)
     except TypeError:

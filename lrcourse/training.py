@@ -44,7 +44,8 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from .checkpoint import check_path, load_checkpoint, save_checkpoint
-from .config import check_device, check_seed, is_headless, seed_everything, try_gpu
+from .config import (check_batches, check_device, check_flag, check_loss, check_seed, is_headless,
+                     seed_everything, try_gpu)
 from .metrics import Accumulator, evaluate, num_correct
 from .plotting import Animator
 
@@ -403,7 +404,8 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     the run then goes on after the saved epoch, with the same arguments as
     the run that wrote it, and ends exactly as that run would have (on a CPU
     bit for bit, the History's ``epoch_time`` aside). ``num_epochs`` counts
-    all epochs, the resumed ones included.
+    all epochs, the resumed ones included; ``seed`` is not needed (the
+    checkpoint's generators and loader order replace it).
 
     The notebook's stop button (a ``KeyboardInterrupt``) is held until the
     current optimizer step is complete; ``fit`` then raises
@@ -425,16 +427,11 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
                         f"{type(train_iter).__name__}") from None
     if num_batches == 0:
         raise ValueError("train_iter holds no batches")
-    if not hasattr(test_iter, "__iter__"):
-        raise TypeError(f"test_iter must be an iterable of (X, y) batches, got {type(test_iter).__name__}")
-    if hasattr(test_iter, "__len__") and len(test_iter) == 0:
-        raise ValueError("test_iter holds no batches")
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, got {type(loss).__name__} {loss!r}")
+    check_batches("test_iter", test_iter)
+    check_loss(loss)
     check_seed(seed, allow_none=True)
     for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be True or False, got {flag!r}")
+        check_flag(name, flag)
     if checkpoint is not None:
         checkpoint = check_path("checkpoint", checkpoint)
     if resume is True:
@@ -455,20 +452,16 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     optimizer = _make_optimizer(net, lr, optimizer, schedule)
     driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
     loss = loss if loss is not None else nn.CrossEntropyLoss()
-    if seed is not None:  # only once every argument is known to be good
-        seed_everything(seed)
-        if hasattr(train_iter, "reseed"):
-            train_iter.reseed(seed)
-
     history = History(steps_per_epoch=num_batches)
     step = 0
-    if resume is not None:
+    if resume is not None:  # the checkpoint's generators and loader order replace the seed's
         saved = load_checkpoint(resume, net=net, optimizer=optimizer,
                                 scheduler=getattr(driver, "scheduler", None), loader=train_iter)
         history, step = History.from_dict(saved["history"]), saved["step"]
-        if history.steps_per_epoch != num_batches:
-            raise ValueError(f"resume: the checkpoint's run had {history.steps_per_epoch} batches per "
-                             f"epoch, train_iter has {num_batches}")
+    elif seed is not None:  # only once every argument is known to be good
+        seed_everything(seed)
+        if hasattr(train_iter, "reseed"):
+            train_iter.reseed(seed)
     _last["history"] = history
     first_epoch = history.num_epochs
     if history.diverged or first_epoch >= num_epochs:
@@ -534,7 +527,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
                 if checkpoint is not None:
                     save_checkpoint(checkpoint, net=net, optimizer=optimizer,
                                     scheduler=getattr(driver, "scheduler", None), history=history,
-                                    step=step, loader_epoch=getattr(train_iter, "epoch", None))
+                                    step=step, loader=train_iter)
                 if animator:
                     animator.add(epoch + 1, (None, None, test_acc))
                 bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",

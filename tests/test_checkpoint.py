@@ -98,8 +98,8 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(name, tmp_path
     # a fresh session: new net, new loader, same arguments, resume from the file
     resumed_net = lenet(seed=5)  # other initial weights: all must come from the checkpoint
     train_iter, test_iter = image_data()
-    resumed = fit(resumed_net, train_iter, test_iter, num_epochs=NUM_EPOCHS, seed=1, checkpoint=path,
-                  resume=True, **quiet(**SCHEDULES[name]))
+    resumed = fit(resumed_net, train_iter, test_iter, num_epochs=NUM_EPOCHS, checkpoint=path,
+                  resume=True, **quiet(**SCHEDULES[name]))  # no seed: the checkpoint carries the order
     assert same_weights(whole_net, resumed_net)
     assert same_history(whole, resumed)
     assert resumed.interrupted is None
@@ -111,7 +111,7 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     fit(make_net(), train_iter, test_iter, num_epochs=2, checkpoint=path,
         scheduler=lambda opt: StepLR(opt, 1), optimizer=momentum, **quiet())
     state = torch.load(path, weights_only=True)
-    assert state["format"] == FORMAT and state["step"] == 8 and state["loader"] == 2
+    assert state["format"] == FORMAT and state["step"] == 8 and state["loader"] == {"seed": 0, "epoch": 2}
     assert state["scheduler"]["class"] == "StepLR" and len(state["history"]["train_loss"]) == 2
     assert not (tmp_path / "run.pt.tmp").exists()
 
@@ -210,8 +210,11 @@ def test_resume_with_another_loader_size_is_refused(tmp_path):
     train_iter, test_iter = make_data()
     fit(make_net(), train_iter, test_iter, num_epochs=1, lr=0.5, checkpoint=path, **quiet())
     bigger, _ = make_data(n=60)
-    with pytest.raises(ValueError, match=r"the checkpoint's run had 4 batches per epoch, train_iter has 8"):
-        fit(make_net(), bigger, test_iter, num_epochs=2, lr=0.5, resume=path, **quiet())
+    net = make_net(seed=2)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(CheckpointError, match=r"run.pt comes from a run of 4 batches per epoch, train_iter has 8"):
+        fit(net, bigger, test_iter, num_epochs=2, lr=0.5, resume=path, **quiet())
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
 
 
 # ------------------------------------------------------------ interrupts
