@@ -22,6 +22,7 @@ import time
 import torch
 from torch import nn
 
+from figures import spread  # benchmarks/figures.py, beside this script
 from lrcourse import lenet, load_fashion_mnist, mlp
 from lrcourse.config import machine, try_gpu
 from lrcourse.metrics import evaluate
@@ -91,12 +92,12 @@ def main() -> None:
             seconds = one_epoch(net, optimizers[name], nn.CrossEntropyLoss(), train_iter, test_iter, sync)
             if round_:
                 runs[name].append(seconds)
-    print(f"{'net':<24} {'epoch':>13} " + " ".join(f"{p:>14}" for p in PARTS))
+    print(f"{'net':<24} {'epoch':>16} " + " ".join(f"{p:>14}" for p in PARTS))
     for name, epochs in runs.items():
         totals = [sum(r.values()) for r in epochs]
         parts = {p: statistics.median(r[p] for r in epochs) for p in PARTS}
         total = statistics.median(totals)
-        print(f"{name:<24} {total:>5.2f} [{min(totals):.2f}-{max(totals):.2f}] " +
+        print(f"{name:<24} {spread(totals):>16} " +
               " ".join(f"{parts[p]:>6.2f} ({parts[p] / total:>4.0%})" for p in PARTS), flush=True)
 
 

@@ -23,12 +23,12 @@ Figures only: nothing here is asserted.
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import time
 
 from jupyter_client.manager import start_new_kernel
 
+from figures import spread  # benchmarks/figures.py, beside this script
 from lrcourse.config import machine
 
 CODE = """
@@ -82,10 +82,6 @@ def run(kc, code: str) -> str:
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"kernel error: {reply['content'].get('evalue')}")
     return "".join(text)
-
-
-def spread(values, unit: str = "", fmt: str = ".2f") -> str:
-    return f"{statistics.median(values):{fmt}}{unit} [{min(values):{fmt}}-{max(values):{fmt}}]"
 
 
 def main() -> None:

@@ -27,12 +27,12 @@ import gzip
 import io
 import os
 import shutil
-import statistics
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+from figures import spread  # benchmarks/figures.py, beside this script
 from lrcourse import fit, lenet, load_fashion_mnist, mlp
 from lrcourse.config import machine, try_gpu
 from lrcourse.data import FILES, find_offline
@@ -55,10 +55,6 @@ def d2l_data_root(tmp: Path) -> Path:
             shutil.copyfileobj(src, dst)
     (tmp / "work").mkdir()
     return tmp / "work"
-
-
-def spread(values) -> str:
-    return f"{statistics.median(values):7.2f} [{min(values):.2f}-{max(values):.2f}]"
 
 
 def main() -> None:
@@ -117,7 +113,7 @@ def main() -> None:
             base = times["d2l train_ch6"]
             for side, values in times.items():
                 ratios = [b / v for b, v in zip(base, values)]
-                ratio = "" if side.startswith("d2l") else spread(ratios) + "x"
+                ratio = "" if side.startswith("d2l") else spread(ratios, "x")
                 print(f"{name:<6} {side:<28} {spread(values):>20} {ratio:>22}", flush=True)
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_device", "check_flag",
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_int", "check_device", "check_flag",
            "check_loss", "check_batches", "seed_everything", "try_gpu", "machine"]
 
 
@@ -45,11 +45,13 @@ def is_headless() -> bool:
     return _flag("LRCOURSE_HEADLESS")
 
 
-def _check_positive_int(name: str, value, *, allow_none: bool = False) -> None:
+def check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int >= ``minimum`` (or None if allowed)."""
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1{' or None' if allow_none else ''}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class Profile:
 
     def __post_init__(self):
         for name in ("batch_size", "num_epochs", "limit", "num_seeds"):
-            _check_positive_int(name, getattr(self, name), allow_none=name == "limit")
+            check_int(name, getattr(self, name), minimum=1, allow_none=name == "limit")
 
 
 FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3)

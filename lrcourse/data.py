@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import check_device, check_flag, check_seed, try_gpu
+from .config import check_device, check_flag, check_int, check_seed, try_gpu
 
 __all__ = [
     "TensorLoader",
@@ -115,14 +115,6 @@ def get_fashion_mnist_labels(labels) -> list[str]:
     return [TEXT_LABELS[i] for i in values]
 
 
-def _check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
-
-
 class TensorLoader:
     """Mini-batches ``(X[idx], y[idx])`` sliced from tensors that stay on their device.
 
@@ -135,7 +127,7 @@ class TensorLoader:
 
     def __init__(self, X: torch.Tensor, y: torch.Tensor, batch_size: int, *,
                  shuffle: bool = False, seed: int = 0, drop_last: bool = False):
-        _check_int("batch_size", batch_size, minimum=1)
+        check_int("batch_size", batch_size, minimum=1)
         check_seed(seed)
         check_flag("shuffle", shuffle)
         check_flag("drop_last", drop_last)
@@ -176,7 +168,7 @@ class TensorLoader:
 
     def permutation(self, epoch: int) -> torch.Tensor:
         """The order of the examples in pass ``epoch`` (on the data's device)."""
-        _check_int("epoch", epoch, minimum=0)
+        check_int("epoch", epoch, minimum=0)
         state = np.random.SeedSequence([self.seed, epoch]).generate_state(1, dtype=np.uint64)[0]
         gen = torch.Generator().manual_seed(int(state))
         return torch.randperm(self.num_examples, generator=gen).to(self.device)
@@ -245,7 +237,7 @@ def select_classes(loader: TensorLoader, classes, *, per_class: int | None = Non
     if not isinstance(loader, TensorLoader):
         raise TypeError(f"loader must be a TensorLoader, got {type(loader).__name__}")
     classes = _check_classes(classes, loader.y)
-    _check_int("per_class", per_class, minimum=1, allow_none=True)
+    check_int("per_class", per_class, minimum=1, allow_none=True)
     batch_size = loader.batch_size if batch_size is None else batch_size  # TensorLoader checks both
     shuffle = loader.shuffle if shuffle is None else shuffle
     seed = loader.seed if seed is None else seed
@@ -444,8 +436,8 @@ def load_fashion_mnist(batch_size: int, *, root=None, device=None, limit: int | 
     :func:`try_gpu`. Raises ``ValueError`` for a bad argument before reading
     anything, :class:`DataCorruptError` for a damaged file.
     """
-    _check_int("batch_size", batch_size, minimum=1)
-    _check_int("limit", limit, minimum=1, allow_none=True)
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("limit", limit, minimum=1, allow_none=True)
     check_seed(seed)
     device = check_device(device) if device is not None else try_gpu()
     loaders = []

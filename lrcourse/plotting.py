@@ -102,8 +102,7 @@ class Animator:
     In a Jupyter kernel the figure is shown once and then updated through a
     display handle, at most ``max_fps`` times per second and never so often
     that drawing takes more than ``max_share`` of the time (a frame costs
-    about 30 ms on a CPU core: with the default 2 %, one frame every
-    1.5 s);
+    about 30 ms on a CPU core: with the default 2 %, one frame every 1.5 s);
     whatever the last ``add`` brought is drawn when the cell finishes (or on
     :meth:`flush`).
     With ``LRCOURSE_HEADLESS=1`` (book builds, nbval) it draws only then, so

@@ -452,11 +452,11 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     optimizer = _make_optimizer(net, lr, optimizer, schedule)
     driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
     loss = loss if loss is not None else nn.CrossEntropyLoss()
+    built = getattr(driver, "scheduler", None)  # a built-in scheduler's state goes into checkpoints
     history = History(steps_per_epoch=num_batches)
     step = 0
     if resume is not None:  # the checkpoint's generators and loader order replace the seed's
-        saved = load_checkpoint(resume, net=net, optimizer=optimizer,
-                                scheduler=getattr(driver, "scheduler", None), loader=train_iter)
+        saved = load_checkpoint(resume, net=net, optimizer=optimizer, scheduler=built, loader=train_iter)
         history, step = History.from_dict(saved["history"]), saved["step"]
     elif seed is not None:  # only once every argument is known to be good
         seed_everything(seed)
@@ -525,23 +525,21 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
                 history.lr.append(float(epoch_lrs[0]))
                 history.epoch_time.append(time.perf_counter() - start)
                 if checkpoint is not None:
-                    save_checkpoint(checkpoint, net=net, optimizer=optimizer,
-                                    scheduler=getattr(driver, "scheduler", None), history=history,
-                                    step=step, loader=train_iter)
+                    save_checkpoint(checkpoint, net=net, optimizer=optimizer, scheduler=built,
+                                    history=history, step=step, loader=train_iter)
                 if animator:
                     animator.add(epoch + 1, (None, None, test_acc))
                 bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",
                            test_acc=f"{test_acc:.3f}")
     except KeyboardInterrupt:
         history.interrupted = (epoch, step)
-        saved = f"; the checkpoint {checkpoint} holds them" if checkpoint is not None and first_epoch < \
-            history.num_epochs else ""
+        saved = f"; the checkpoint {checkpoint} holds them" if checkpoint and history.num_epochs else ""
         raise TrainingInterrupted(
             f"fit stopped at epoch {epoch}, step {step}: the History of the {history.num_epochs} "
             f"finished epochs is the exception's .history and lrcourse.last_history(){saved}",
             history) from None
     except RuntimeError as err:
-        if step > 0 or X is None or history.num_epochs:
+        if step > 0 or X is None:  # only the first step's failure is about the batches' shapes
             raise
         raise ValueError(f"net could not train on train_iter's first batch (X of shape {tuple(X.shape)}, "
                          f"y of shape {tuple(y.shape)}): {type(err).__name__}: {err}. Check that net "

@@ -159,6 +159,11 @@ TS = r"^ts must be a 1-D sequence of ints in \[0, 2\*\*62\], got "
 
 CASES = [
     # ------------------------------------------------------------ config
+    case("config.check_int: below the minimum", lambda: config.check_int("per_class", 0, minimum=1), ValueError,
+         r"^per_class must be an int >= 1, got 0$"),
+    case("config.check_int: a float where None is allowed",
+         lambda: config.check_int("limit", 2.5, minimum=1, allow_none=True), ValueError,
+         r"^limit must be an int >= 1 or None, got 2.5$"),
     case("config.check_seed: negative seed", lambda: config.check_seed(-1), ValueError, SEED + ", got -1$"),
     case("config.check_seed: bool where int expected", lambda: config.check_seed(True), ValueError,
          SEED + ", got True$"),
