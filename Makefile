@@ -10,6 +10,9 @@ BENCH  := $(VENV)/.bench
 # The quick site: the book built in quick mode, with its own execution cache, for the browser test.
 QUICK  := _build/quick
 QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
+# No pip cache: the pinned torch brings about 3 GB of CUDA wheels (6 GB installed), and a
+# cached second copy of them has filled a CI disk before.
+PIP_FLAGS := --disable-pip-version-check --no-cache-dir
 
 .PHONY: book test site-quick bench lock data chromium clean
 
@@ -43,13 +46,13 @@ bench: $(BENCH) data
 	$(BIN)/python benchmarks/notebook_suite.py
 
 $(BENCH): $(STAMP) requirements/bench.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -r requirements/bench.txt
+	$(BIN)/python -m pip install -q $(PIP_FLAGS) --no-deps -r requirements/bench.txt
 	touch $@
 
 $(STAMP): requirements/lock.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements/lock.txt
-	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install -q $(PIP_FLAGS) -r requirements/lock.txt
+	$(BIN)/python -m pip install -q $(PIP_FLAGS) --no-deps -e .
 	touch $@
 
 data: $(STAMP)
