@@ -199,7 +199,8 @@ def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
     from .models import mlp
     from .training import fit
 
-    button = w.Button(description=f"train {num_epochs} epochs", button_style="primary")
+    epochs = "1 epoch" if num_epochs == 1 else f"{num_epochs} epochs"
+    button = w.Button(description=f"train {epochs}", button_style="primary")
     out = w.Output()
 
     def train(_):

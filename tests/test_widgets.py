@@ -105,6 +105,8 @@ def test_train_button_trains_with_the_chosen_schedule(capsys):
     button.click()
     text = "".join(o.get("text", "") for o in out.outputs) + capsys.readouterr().out
     assert "test acc" in text
+    *_, button, _ = schedule_explorer(1, train_iter=train_iter, test_iter=test_iter).children
+    assert button.description == "train 1 epoch"
 
 
 # ---------------------------------------------------------------- the momentum playground
