@@ -14,11 +14,21 @@ QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
 # cached second copy of them has filled a CI disk before.
 PIP_FLAGS := --disable-pip-version-check --no-cache-dir
 
-.PHONY: book test site-quick bench lock data chromium clean
+.PHONY: book book-rerun test site-quick bench lock data chromium clean
 
 ## make book: run every chapter (full experiments) and build the HTML into _build/html
+## (the execution cache does not see lrcourse/: scripts/book_inputs.py names the chapters
+## that ran with another package, and make book-rerun runs them again)
 book: $(STAMP) data
-	LRCOURSE_HEADLESS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/python scripts/book_inputs.py check
+	since=$$(date -u +%FT%T); \
+	LRCOURSE_HEADLESS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going; built=$$?; \
+	$(BIN)/python scripts/book_inputs.py record --since $$since && exit $$built
+
+## make book-rerun: make book, running again every chapter that make book warns about
+book-rerun: $(STAMP)
+	$(BIN)/python scripts/book_inputs.py forget
+	$(MAKE) book
 
 ## make test: the package's tests, every chapter in quick mode (nbval), and the quick site
 ## in headless Chromium (tests/test_browser.py; screenshots in _build/screenshots)
