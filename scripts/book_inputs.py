@@ -80,10 +80,11 @@ def check(cache):
 def record(cache, since):
     """Remember today's inputs for every record created at or after ``since``."""
     remembered, now = load_record(), inputs()
-    for rec in cache.list_cache_records():
+    records = cache.list_cache_records()
+    for rec in records:
         if rec.created >= since and rec.hashkey not in remembered:
             remembered[rec.hashkey] = now
-    live = {rec.hashkey for rec in cache.list_cache_records()}
+    live = {rec.hashkey for rec in records}  # forget what the cache itself dropped
     remembered = {key: files for key, files in remembered.items() if key in live}
     RECORD.write_text(json.dumps(remembered, indent=1, sort_keys=True) + "\n")
 
