@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_path
+
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "FORMAT"]
 
 FORMAT = "lrcourse-checkpoint-1"
@@ -40,13 +42,6 @@ FORMAT = "lrcourse-checkpoint-1"
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot resume this run: damaged, or made by another run."""
-
-
-def check_path(name: str, path) -> Path:
-    """``path`` as a ``Path``; ``TypeError`` naming ``name`` unless it is a str or os.PathLike."""
-    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {type(path).__name__} {path!r}")
-    return Path(path)
 
 
 def _rng_state() -> dict:

@@ -15,6 +15,9 @@ Environment variables read here (at call time, so tests can change them):
 ``LRCOURSE_HEADLESS=1``
     Nobody watches the output (a book build, nbval): the live plot draws once
     at the end and progress bars print one final line instead of a widget.
+``LRCOURSE_RERUN=1``
+    Compute every stored sweep a chapter asks for again instead of loading it
+    (:mod:`lrcourse.experiments`), e.g. in Colab on a GPU.
 """
 from __future__ import annotations
 
@@ -26,8 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "check_seed", "check_int", "check_device", "check_flag",
-           "check_loss", "check_batches", "seed_everything", "try_gpu", "machine"]
+from .checks import check_int, check_seed
+
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "is_rerun", "seed_everything", "try_gpu", "machine"]
 
 
 def _flag(name: str) -> bool:
@@ -45,21 +49,19 @@ def is_headless() -> bool:
     return _flag("LRCOURSE_HEADLESS")
 
 
-def check_int(name: str, value, *, minimum: int, allow_none: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` unless ``value`` is an int >= ``minimum`` (or None if allowed)."""
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        allowed = f"an int >= {minimum}" + (" or None" if allow_none else "")
-        raise ValueError(f"{name} must be {allowed}, got {value!r}")
+def is_rerun() -> bool:
+    """True when ``LRCOURSE_RERUN`` asks to compute stored sweeps again instead of loading them."""
+    return _flag("LRCOURSE_RERUN")
 
 
 @dataclass(frozen=True)
 class Profile:
     """Sizes of an experiment.
 
-    ``limit`` caps the number of examples taken from each split (``None``:
-    all 60 000 training and 10 000 test images); ``num_seeds`` is how many
+    ``limit`` caps the number of examples taken from the training and the
+    test split (``None``: all of them); ``valid`` is the size of the
+    validation split held out of the 60 000 training images (stratified, see
+    :func:`~lrcourse.data.load_fashion_mnist`); ``num_seeds`` is how many
     seeds a chapter repeats a comparison over. Sizes must be ints >= 1
     (``ValueError`` otherwise).
     """
@@ -69,31 +71,20 @@ class Profile:
     num_epochs: int
     limit: int | None
     num_seeds: int
+    valid: int = 10000
 
     def __post_init__(self):
-        for name in ("batch_size", "num_epochs", "limit", "num_seeds"):
+        for name in ("batch_size", "num_epochs", "limit", "num_seeds", "valid"):
             check_int(name, getattr(self, name), minimum=1, allow_none=name == "limit")
 
 
-FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3)
-QUICK = Profile(name="quick", batch_size=256, num_epochs=2, limit=2048, num_seeds=2)
+FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3, valid=10000)
+QUICK = Profile(name="quick", batch_size=256, num_epochs=2, limit=2048, num_seeds=2, valid=1000)
 
 
 def profile() -> Profile:
     """The profile in force: :data:`QUICK` under ``LRCOURSE_QUICK=1``, else :data:`FULL`."""
     return QUICK if is_quick() else FULL
-
-
-MAX_SEED = 2**63 - 1
-
-
-def check_seed(seed, *, allow_none: bool = False) -> None:
-    """Raise ``ValueError`` unless ``seed`` is an int in [0, 2**63 - 1] (or None if allowed)."""
-    if seed is None and allow_none:
-        return
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
-        allowed = "an int in [0, 2**63 - 1]" + (" or None" if allow_none else "")
-        raise ValueError(f"seed must be {allowed}, got {seed!r}")
 
 
 def seed_everything(seed: int) -> None:
@@ -102,47 +93,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def check_device(device) -> torch.device | None:
-    """``device`` as a ``torch.device`` (None stays None: the caller chooses).
-
-    Raises ``ValueError`` for a name torch does not know (``'gpu'``) and for a
-    CUDA device this machine does not have, before any tensor moves.
-    """
-    if device is None:
-        return None
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError, ValueError):
-        raise ValueError(f"device must be a torch.device or a name such as 'cpu', 'cuda' or 'cuda:0' "
-                         f"(None: choose automatically), got {device!r}") from None
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if (device.index or 0) >= count:
-            raise ValueError(f"device {str(device)!r} is not on this machine ({count} CUDA device(s)); "
-                             f"leave device=None to choose automatically")
-    return device
-
-
-def check_flag(name: str, value) -> None:
-    """Raise ``TypeError`` naming ``name`` unless ``value`` is True or False."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
-def check_loss(loss) -> None:
-    """Raise ``TypeError`` unless ``loss`` is None (the default) or callable as ``loss(y_hat, y)``."""
-    if loss is not None and not callable(loss):
-        raise TypeError(f"loss must be a function (y_hat, y) -> mean loss, got {type(loss).__name__} {loss!r}")
-
-
-def check_batches(name: str, batches) -> None:
-    """``TypeError`` unless ``batches`` can be iterated; ``ValueError`` when it has a len() of 0."""
-    if not hasattr(batches, "__iter__"):
-        raise TypeError(f"{name} must be an iterable of (X, y) batches, got {type(batches).__name__}")
-    if hasattr(batches, "__len__") and len(batches) == 0:
-        raise ValueError(f"{name} holds no batches")
 
 
 def try_gpu(i: int = 0) -> torch.device:

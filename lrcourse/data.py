@@ -40,7 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import check_device, check_flag, check_int, check_seed, try_gpu
+from .checks import check_device, check_flag, check_int, check_seed
+from .config import try_gpu
 
 __all__ = [
     "TensorLoader",
@@ -53,6 +54,8 @@ __all__ = [
     "find_offline",
     "read_fashion_mnist",
     "get_fashion_mnist_labels",
+    "stratified_split",
+    "VALID_SEED",
     "SYSTEM_DIR",
 ]
 
@@ -424,27 +427,86 @@ def read_fashion_mnist(split: str, root=None) -> tuple[torch.Tensor, torch.Tenso
     return torch.from_numpy(X.copy()), torch.from_numpy(y.astype(np.int64))
 
 
-def load_fashion_mnist(batch_size: int, *, root=None, device=None, limit: int | None = None,
-                       seed: int = 0) -> tuple[TensorLoader, TensorLoader]:
-    """Fashion-MNIST as ``(train_iter, test_iter)`` on ``device``.
+VALID_SEED = 20261201  # the validation split's own seed: the same images whatever the training seed
+
+
+def stratified_split(labels: torch.Tensor, valid: int, *, seed: int = VALID_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(train_idx, valid_idx)`` that split ``labels`` into two disjoint parts, stratified by class.
+
+    The validation part holds ``valid`` examples, ``valid / K`` of each of the
+    ``K`` classes (where ``valid`` is not a multiple of ``K``, the first
+    ``valid mod K`` classes in label order give one more), so every class
+    keeps its share: ``round(valid * n_c / n)`` would differ by at most one.
+    Which examples of a class are held out is a random draw from ``seed``
+    alone (a NumPy ``Generator``), never from the training seed, so every
+    run of the book validates on the same images. Both index tensors are
+    sorted (the file's order) and together cover every example once.
+    Raises ``ValueError`` when a class has too few examples to give its share.
+    """
+    check_int("valid", valid, minimum=1)
+    check_seed(seed)
+    y = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    classes = np.unique(y)
+    share = np.full(len(classes), valid // len(classes))
+    share[:valid % len(classes)] += 1
+    rng = np.random.Generator(np.random.PCG64(seed))
+    held = []
+    for c, k in zip(classes, share):
+        members = np.flatnonzero(y == c)
+        if k > len(members) - 1:
+            raise ValueError(f"valid={valid} asks {k} examples of class {c}, which has {len(members)} "
+                             f"(and training needs at least one): ask for at most "
+                             f"{len(classes) * (min(np.bincount(y)[classes]) - 1)}")
+        held.append(rng.choice(members, size=k, replace=False))
+    valid_idx = np.sort(np.concatenate(held))
+    train_idx = np.setdiff1d(np.arange(len(y)), valid_idx)
+    return torch.from_numpy(train_idx), torch.from_numpy(valid_idx)
+
+
+def load_fashion_mnist(batch_size: int, *, valid: int | None = None, root=None, device=None,
+                       limit: int | None = None, seed: int = 0):
+    """Fashion-MNIST as ``(train_iter, test_iter)``, or ``(train_iter, valid_iter, test_iter)`` with ``valid``.
 
     Each yields ``(X, y)``: ``X`` float32 of shape ``(B, 1, 28, 28)`` with
     values in [0, 1] (pixel / 255), ``y`` int64 class indices 0-9. The
-    training loader is reshuffled every epoch from ``seed``; the test loader
-    keeps the file's order. ``limit`` keeps only the first ``limit`` examples
-    of each split (the quick profile uses it). ``device`` defaults to
+    training loader is reshuffled every epoch from ``seed``; the validation
+    and test loaders keep the file's order.
+
+    ``valid``: hold out this many of the 60 000 training images as a
+    validation split (:func:`stratified_split`: ``valid / 10`` per class,
+    drawn from the fixed :data:`VALID_SEED`, not from ``seed``); the training
+    loader holds the others. Every decision (a grid rate, a plateau monitor,
+    a best epoch) is taken on it; the test set gives only the reported
+    number. ``None`` (the default) returns the two loaders of d2l's
+    ``load_data_fashion_mnist``.
+
+    ``limit`` keeps only the first ``limit`` examples of the training split
+    (after the validation images are held out) and of the test split; the
+    validation split keeps its ``valid`` images. ``device`` defaults to
     :func:`try_gpu`. Raises ``ValueError`` for a bad argument before reading
     anything, :class:`DataCorruptError` for a damaged file.
     """
     check_int("batch_size", batch_size, minimum=1)
+    check_int("valid", valid, minimum=1, allow_none=True)
     check_int("limit", limit, minimum=1, allow_none=True)
     check_seed(seed)
     device = check_device(device) if device is not None else try_gpu()
-    loaders = []
-    for split in ("train", "test"):
-        X, y = read_fashion_mnist(split, root)
-        if limit is not None:
-            X, y = X[:limit], y[:limit]
+    if valid is not None and valid >= FILES["train"][2]:
+        raise ValueError(f"valid must be an int in [1, {FILES['train'][2] - 10}] (training keeps the rest), "
+                         f"got {valid!r}")
+
+    def loader(X, y, shuffle):
         X = X.to(device).unsqueeze(1).float().div_(255)
-        loaders.append(TensorLoader(X, y.to(device), batch_size, shuffle=split == "train", seed=seed))
-    return loaders[0], loaders[1]
+        return TensorLoader(X, y.to(device), batch_size, shuffle=shuffle, seed=seed)
+
+    X, y = read_fashion_mnist("train", root)
+    X_test, y_test = read_fashion_mnist("test", root)
+    held_out = None
+    if valid is not None:
+        train_idx, valid_idx = stratified_split(y, valid)
+        held_out = loader(X[valid_idx], y[valid_idx], False)
+        X, y = X[train_idx], y[train_idx]
+    if limit is not None:
+        X, y, X_test, y_test = X[:limit], y[:limit], X_test[:limit], y_test[:limit]
+    train_iter, test_iter = loader(X, y, True), loader(X_test, y_test, False)
+    return (train_iter, test_iter) if held_out is None else (train_iter, held_out, test_iter)

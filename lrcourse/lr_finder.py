@@ -48,9 +48,9 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from .config import check_batches, check_device, check_loss, try_gpu
+from .checks import check_batches, check_device, check_int, check_loss, check_rate, is_number
+from .config import try_gpu
 from .plotting import PNGFigure, set_axes
-from .schedules import _check_count, _check_rate, _is_number
 from .training import resolve_optimizer
 
 __all__ = ["LRRangeResult", "lr_range_test", "sweep_rates", "smooth_losses", "valley",
@@ -67,25 +67,25 @@ VALLEY_MIN_POINTS = 3
 # ---------------------------------------------------------------- argument checks
 
 def _check_sweep(start_lr, end_lr, num_iter, mode) -> tuple[float, float, int, str]:
-    start_lr = _check_rate("start_lr", start_lr, positive=True)
-    end_lr = _check_rate("end_lr", end_lr, positive=True)
+    start_lr = check_rate("start_lr", start_lr, positive=True)
+    end_lr = check_rate("end_lr", end_lr, positive=True)
     if start_lr >= end_lr:
         raise ValueError(f"start_lr must be < end_lr (the test sweeps upwards), got start_lr={start_lr!r} "
                          f"and end_lr={end_lr!r}")
-    num_iter = _check_count("num_iter", num_iter, MIN_ITER)
+    num_iter = check_int("num_iter", num_iter, minimum=MIN_ITER)
     if mode not in MODES:
         raise ValueError(f"mode must be 'exp' or 'linear', got {mode!r}")
     return start_lr, end_lr, num_iter, mode
 
 
 def _check_smooth(smooth) -> float:
-    if not _is_number(smooth) or not 0 <= smooth < 1:
+    if not is_number(smooth) or not 0 <= smooth < 1:
         raise ValueError(f"smooth must be a number in [0, 1) (the weight of the past), got {smooth!r}")
     return float(smooth)
 
 
 def _check_diverge_th(diverge_th) -> float:
-    if not _is_number(diverge_th) or math.isnan(diverge_th) or diverge_th <= 1:
+    if not is_number(diverge_th) or math.isnan(diverge_th) or diverge_th <= 1:
         raise ValueError(f"diverge_th must be a number > 1 (a multiple of the lowest loss; inf never "
                          f"stops), got {diverge_th!r}")
     return float(diverge_th)
@@ -218,7 +218,7 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
     long).
     """
     x, y = _check_curve(lrs, losses)
-    if not _is_number(depth) or not 0 < depth < 1:
+    if not is_number(depth) or not 0 < depth < 1:
         raise ValueError(f"depth must be a number in (0, 1) (the fraction of the descent), got {depth!r}")
     chain = _longest_descent(y)
     if len(chain) < VALLEY_MIN_POINTS:
@@ -232,8 +232,8 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
 
 
 def _default_skips(n: int, skip_start, skip_end) -> tuple[int, int]:
-    skip_start = max(1, n // 10) if skip_start is None else _check_count("skip_start", skip_start, 0)
-    skip_end = max(1, n // 20) if skip_end is None else _check_count("skip_end", skip_end, 0)
+    skip_start = max(1, n // 10) if skip_start is None else check_int("skip_start", skip_start, minimum=0)
+    skip_end = max(1, n // 20) if skip_end is None else check_int("skip_end", skip_end, minimum=0)
     return skip_start, skip_end
 
 
@@ -291,7 +291,7 @@ def divergence_half(lrs, losses, *, diverged_at: float | None = None, diverge_th
     """
     x, y = _check_curve(lrs, losses)
     if diverged_at is not None:
-        return _check_rate("diverged_at", diverged_at, positive=True) / 2
+        return check_rate("diverged_at", diverged_at, positive=True) / 2
     diverge_th = _check_diverge_th(diverge_th)
     best = math.inf
     for lr, loss in zip(x, y):
@@ -391,8 +391,8 @@ class LRRangeResult:
             highlight = DEFAULT_RULE
         elif highlight not in RULES:
             raise ValueError(f"highlight must be one of {list(RULES)} (a rule name), got {highlight!r}")
-        skip_start = _check_count("skip_start", skip_start, 0)
-        skip_end = _check_count("skip_end", skip_end, 0)
+        skip_start = check_int("skip_start", skip_start, minimum=0)
+        skip_end = check_int("skip_end", skip_end, minimum=0)
         if skip_start + skip_end >= n:
             raise ValueError(f"skip_start + skip_end must leave at least one of the {n} points, got "
                              f"skip_start={skip_start} and skip_end={skip_end}")

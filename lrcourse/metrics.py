@@ -12,7 +12,7 @@ import numbers
 import torch
 from torch import nn
 
-from .config import check_device, check_loss
+from .checks import check_device, check_loss
 
 __all__ = ["Accumulator", "accuracy", "num_correct", "evaluate", "evaluate_accuracy"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .config import check_seed
+from .checks import check_seed
 
 __all__ = ["lenet", "mlp", "init_xavier"]
 

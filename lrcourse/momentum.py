@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch.optim import Optimizer
 
-from .schedules import _check_count, _check_rate
+from .checks import check_int, check_rate
 
 __all__ = ["momentum_step", "MomentumSGD", "quadratic_eigenvalues", "QuadraticRun", "run_quadratic",
            "convergence_rate", "optimal_gd", "optimal_momentum"]
@@ -116,9 +116,9 @@ def momentum_step(params, velocities, lr: float, momentum: float, *, nesterov: b
     Raises ``ValueError`` for a rate or weight decay that is negative or not
     finite, a momentum outside [0, 1), or fewer velocities than parameters.
     """
-    _check_rate("lr", lr)
+    check_rate("lr", lr)
     _check_momentum(momentum)
-    _check_rate("weight_decay", weight_decay)
+    check_rate("weight_decay", weight_decay)
     params, velocities = list(params), list(velocities)
     if len(params) != len(velocities):
         raise ValueError(f"params and velocities must pair up (one velocity per parameter), got "
@@ -147,9 +147,9 @@ class MomentumSGD(Optimizer):
 
     def __init__(self, params, lr: float, momentum: float = 0.0, *, nesterov: bool = False,
                  weight_decay: float = 0.0):
-        _check_rate("lr", lr, positive=True)
+        check_rate("lr", lr, positive=True)
         _check_momentum(momentum)
-        _check_rate("weight_decay", weight_decay)
+        check_rate("weight_decay", weight_decay)
         if nesterov and momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0, got momentum=0")
         super().__init__(params, dict(lr=lr, momentum=momentum, nesterov=bool(nesterov),
@@ -182,7 +182,7 @@ def quadratic_eigenvalues(kappa: float, lambda_max: float = 1.0) -> np.ndarray:
     """
     _check_number("kappa", kappa, 1, math.inf, low_open=False, high_open=True,
                   allowed="a finite number >= 1 (the condition number)")
-    _check_rate("lambda_max", lambda_max, positive=True)
+    check_rate("lambda_max", lambda_max, positive=True)
     return np.array([lambda_max / kappa, lambda_max])
 
 
@@ -214,7 +214,7 @@ def run_quadratic(alpha, beta, lambdas, x0, num_steps: int, *, nesterov: bool = 
     x0 = np.asarray(x0, dtype=float)
     if x0.shape != lam.shape or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be {lam.size} finite numbers (one per eigenvalue), got {x0!r}")
-    _check_count("num_steps", num_steps, 0)
+    check_int("num_steps", num_steps, minimum=0)
     a, b = a[..., None], b[..., None]                 # broadcast against the coordinates
     path = np.empty(a.shape[:-1] + (num_steps + 1, lam.size))
     x = np.broadcast_to(x0, path.shape[:-2] + (lam.size,)).copy()

@@ -18,11 +18,13 @@ from matplotlib.figure import Figure
 
 from .config import is_headless
 
-__all__ = ["Animator", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_histories",
-           "plot_quadratic_runs", "plot_schedules", "results_table", "show_images"]
+__all__ = ["Animator", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_differences",
+           "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules", "results_table",
+           "show_images"]
 
 DPI = 100
-HISTORY_METRICS = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_time")  # per-epoch lists
+HISTORY_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr",
+                   "epoch_time")  # per-epoch lists
 
 
 def _check_dict(name: str, value, what: str, one: str | None = None) -> None:
@@ -34,9 +36,9 @@ def _check_dict(name: str, value, what: str, one: str | None = None) -> None:
 
 
 def _check_count(name: str, value, minimum: int) -> int:
-    from .schedules import _check_count as check  # imported when used, as numpy is: plotting stays light
+    from .checks import check_int  # imported when used, as torch is: plotting stays light
 
-    return check(name, value, minimum)
+    return check_int(name, value, minimum=minimum)
 
 
 class PNGFigure(Figure):
@@ -285,6 +287,7 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     fig = PNGFigure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     labels = {"train_loss": "train loss", "train_acc": "train accuracy",
+              "valid_acc": "validation accuracy", "valid_loss": "validation loss",
               "test_acc": "test accuracy", "test_loss": "test loss", "lr": "learning rate"}
     for ax, metric in zip(axes, metrics):
         for i, (label, history) in enumerate(histories.items()):
@@ -529,41 +532,88 @@ def mean_std(values) -> str:
     return f"{statistics.mean(values):.3f}\u00a0±\u00a0{statistics.stdev(values):.3f}"  # no line break
 
 
-def plot_comparison(summary: dict, *, xlabel: str = "final test accuracy", figsize=None,
-                    title=None) -> PNGFigure:
-    """One row per strategy: each living run as a dot, their mean ± std as a bar, dead runs counted.
+def plot_rate_curves(curves: dict, peaks: dict | None = None, *, ncols: int = 4, ylabel="validation accuracy",
+                     title=None, figsize=None) -> PNGFigure:
+    """One panel per strategy: accuracy against the peak rate (log axis), mean ± 95 % interval.
 
-    ``summary``: ``{strategy: dict(values, alive, ...)}`` as
-    :func:`lrcourse.compare.summarize` returns it. A dead run (``alive``
-    False) would stretch the axis down to chance and squash every
-    difference, so it is not drawn; the row's label says how many died. The
-    x range spans the living runs.
+    ``curves``: :func:`lrcourse.compare.rate_curves`; each point is the mean
+    of the living seeds with its t interval as a band, each seed a faint
+    dot. A rate where seeds died is marked with a red cross at the bottom and
+    "k/n" (dead runs are counted, never averaged in). ``peaks``
+    (:func:`lrcourse.compare.best_peaks`): the chosen peak is circled. The
+    panels share both axes, so the heights and widths of the good regions
+    compare at a glance.
     """
-    _check_dict("summary", summary, "summary of a strategy", "strategy")
-    names = list(summary)
-    fig = PNGFigure(figsize=figsize or (8, 0.45 * len(names) + 1.2), layout="constrained")
+    _check_dict("curves", curves, "list of rate points", "strategy")
+    ncols = min(_check_count("ncols", ncols, 1), len(curves))
+    nrows = math.ceil(len(curves) / ncols)
+    fig = PNGFigure(figsize=figsize or (2.3 * ncols + 0.6, 2.1 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False).ravel()
+    living = [v for points in curves.values() for p in points for v in p["values"]]
+    bottom = min(living) if living else 0.0
+    top = max(living) if living else 1.0
+    floor = bottom - 0.08 * (top - bottom or 0.1)
+    for ax, (name, points) in zip(axes, curves.items()):
+        lrs = [p["lr"] for p in points]
+        means = [p["mean"] for p in points]
+        ax.fill_between(lrs, [p["low"] for p in points], [p["high"] for p in points], color="C0", alpha=0.25,
+                        linewidth=0)
+        ax.plot(lrs, means, "-o", color="C0", markersize=3.5)
+        for p in points:
+            ax.plot([p["lr"]] * len(p["values"]), p["values"], ".", color="C0", alpha=0.35, markersize=3)
+            if p["dead"]:
+                ax.plot([p["lr"]], [floor], "x", color="C3", markersize=7, mew=2)
+                ax.annotate(f"{p['dead']}/{p['n']}", (p["lr"], floor), textcoords="offset points",
+                            xytext=(0, 5), ha="center", fontsize="x-small", color="C3")
+        if peaks and name in peaks and not math.isnan(peaks[name]["lr"]):
+            ax.plot([peaks[name]["lr"]], [peaks[name]["mean"]], "o", mfc="none", mec="black", markersize=9)
+        ax.set_xscale("log")
+        ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs], fontsize="small")
+        ax.minorticks_off()
+        ax.set_title(name, fontsize="medium")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(curves):]:
+        ax.set_visible(False)
+    for ax in axes[(nrows - 1) * ncols:]:
+        ax.set_xlabel("peak learning rate")
+    for ax in axes[::ncols]:
+        ax.set_ylabel(ylabel)
+    axes[0].set_ylim(floor - 0.04 * (top - bottom or 0.1), top + 0.05 * (top - bottom or 0.1))
+    how = "mean of the living seeds ± 95 % interval; ×: seeds that died; circle: the chosen peak"
+    fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
+    return fig
+
+
+def plot_differences(result: dict, *, xlabel="test accuracy − reference", title=None, figsize=None) -> PNGFigure:
+    """One row per strategy: its paired difference to the reference with the 95 % interval.
+
+    ``result``: :func:`lrcourse.compare.compare_at_peaks`. A dot is one
+    seed's difference, the bar the interval of the mean; the dashed line is
+    no difference. Rows without a paired difference (the reference, too few
+    living pairs) say so in their label.
+    """
+    _check_dict("result", result, "comparison of a strategy", "strategy")
+    names = list(result)
+    fig = PNGFigure(figsize=figsize or (7, 0.42 * len(names) + 1.3), layout="constrained")
     ax = fig.subplots()
-    labels, shown = [], []
+    labels = []
     for row, name in enumerate(names):
-        s = summary[name]
-        living = [v for v, alive in zip(s["values"], s["alive"]) if alive]
-        dead = len(s["values"]) - len(living)
-        y = len(names) - 1 - row
-        labels.append(f"{name}" + (f" ({dead} of {len(s['values'])} dead)" if dead else ""))
-        if living:
-            shown += living
-            ax.plot(living, [y] * len(living), "o", color="C0", alpha=0.45, markersize=5)
-            std = statistics.stdev(living) if len(living) > 1 else 0.0
-            ax.errorbar([statistics.mean(living)], [y], xerr=[std], fmt="|", color="black",
-                        markersize=14, capsize=4, linewidth=1.5)
+        e, y = result[name], len(names) - 1 - row
+        dead = f", {e['dead']} of {e['n']} dead" if e["dead"] else ""
+        labels.append(f"{name} ({e['lr']:g}{dead})" + (": reference" if e["verdict"] == "reference" else ""))
+        d = e["diff"]
+        if d is None:
+            continue
+        color = "C3" if e["verdict"] == "worse" else "C2" if e["verdict"] == "better" else "C0"
+        ax.errorbar([d["mean"]], [y], xerr=[[d["mean"] - d["low"]], [d["high"] - d["mean"]]], fmt="o",
+                    color=color, capsize=4, markersize=5)
+    ax.axvline(0, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(names)), labels[::-1])
-    if shown:
-        pad = max(0.002, 0.08 * (max(shown) - min(shown)))
-        ax.set_xlim(min(shown) - pad, max(shown) + pad)
     ax.set_ylim(-0.6, len(names) - 0.4)
     ax.set_xlabel(xlabel)
     ax.grid(axis="x", alpha=0.3)
-    how = "dots: one per seed; bar: mean ± std of the living runs"
+    m = max((e["comparisons"] for e in result.values()), default=0)
+    how = f"paired over the seeds where both lived; 95 % t intervals; red: worse after Holm over {m} comparisons"
     fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
     return fig
 

@@ -31,37 +31,13 @@ import numpy as np
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
+from .checks import check_decay, check_int, check_rate, is_number
+
 __all__ = ["Schedule", "Constant", "SquareRoot", "Factor", "MultiFactor", "Step", "Exponential",
            "Cosine", "Warmup", "OneCycle", "ScheduleLR", "lr_values", "check_t"]
 
 
-# ---------------------------------------------------------------- argument checks
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_rate(name: str, value, *, positive: bool = False) -> float:
-    """A learning rate: a finite number >= 0 (> 0 if ``positive``)."""
-    if not _is_number(value) or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        allowed = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {allowed}, got {value!r}")
-    return float(value)
-
-
-def _check_decay(name: str, value) -> float:
-    """A multiplicative decay: a number in (0, 1]."""
-    if not _is_number(value) or not 0 < value <= 1:
-        raise ValueError(f"{name} must be a number in (0, 1] (a decay), got {value!r}")
-    return float(value)
-
-
-def _check_count(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) \
-            or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
+# ---------------------------------------------------------------- update counts
 
 MAX_T = 2**62  # update counts are int64 inside the formulas
 
@@ -119,7 +95,7 @@ class Constant(Schedule):
     """``lr(t) = lr``: the baseline."""
 
     def __init__(self, lr: float):
-        self.lr = _check_rate("lr", lr)
+        self.lr = check_rate("lr", lr)
 
     def formula(self, t):
         return np.full(np.shape(t), self.lr)
@@ -129,7 +105,7 @@ class SquareRoot(Schedule):
     """``lr(t) = lr * (t + 1) ** -0.5``: fast decay early, ever slower later."""
 
     def __init__(self, lr: float):
-        self.lr = _check_rate("lr", lr)
+        self.lr = check_rate("lr", lr)
 
     def formula(self, t):
         return self.lr * (t + 1.0) ** -0.5
@@ -139,9 +115,9 @@ class Factor(Schedule):
     """``lr(t) = max(stop_factor_lr, base_lr * factor ** t)``: geometric decay with a floor."""
 
     def __init__(self, base_lr: float, factor: float, stop_factor_lr: float = 0.0):
-        self.base_lr = _check_rate("base_lr", base_lr)
-        self.factor = _check_decay("factor", factor)
-        self.stop_factor_lr = _check_rate("stop_factor_lr", stop_factor_lr)
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.factor = check_decay("factor", factor)
+        self.stop_factor_lr = check_rate("stop_factor_lr", stop_factor_lr)
         if self.stop_factor_lr > self.base_lr:
             raise ValueError(f"stop_factor_lr must be in [0, base_lr={base_lr!r}] (a floor below "
                              f"the start), got {stop_factor_lr!r}")
@@ -157,7 +133,7 @@ class MultiFactor(Schedule):
     """
 
     def __init__(self, base_lr: float, milestones, factor: float):
-        self.base_lr = _check_rate("base_lr", base_lr)
+        self.base_lr = check_rate("base_lr", base_lr)
         try:
             ms = list(milestones)
         except TypeError:
@@ -168,7 +144,7 @@ class MultiFactor(Schedule):
         if any(a >= b for a, b in zip(ms, ms[1:])):
             raise ValueError(f"milestones must be strictly increasing, got {milestones!r}")
         self.milestones = tuple(int(m) for m in ms)
-        self.factor = _check_decay("factor", factor)
+        self.factor = check_decay("factor", factor)
 
     def formula(self, t):
         return self.base_lr * self.factor ** np.searchsorted(self.milestones, t, side="right")
@@ -178,9 +154,9 @@ class Step(Schedule):
     """``lr(t) = base_lr * gamma ** (t // step_size)``. Equals ``StepLR(step_size, gamma)``."""
 
     def __init__(self, base_lr: float, step_size: int, gamma: float = 0.1):
-        self.base_lr = _check_rate("base_lr", base_lr)
-        self.step_size = _check_count("step_size", step_size, 1)
-        self.gamma = _check_decay("gamma", gamma)
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.step_size = check_int("step_size", step_size, minimum=1)
+        self.gamma = check_decay("gamma", gamma)
 
     def formula(self, t):
         return self.base_lr * self.gamma ** (t // self.step_size)
@@ -190,8 +166,8 @@ class Exponential(Schedule):
     """``lr(t) = base_lr * gamma ** t``. Equals ``ExponentialLR(gamma)``."""
 
     def __init__(self, base_lr: float, gamma: float):
-        self.base_lr = _check_rate("base_lr", base_lr)
-        self.gamma = _check_decay("gamma", gamma)
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.gamma = check_decay("gamma", gamma)
 
     def formula(self, t):
         return self.base_lr * self.gamma ** t
@@ -214,16 +190,16 @@ class Cosine(Schedule):
 
     def __init__(self, base_lr: float, final_lr: float, max_update: int, warmup_steps: int = 0,
                  warmup_begin_lr: float = 0.0):
-        self.base_lr = _check_rate("base_lr", base_lr)
-        self.final_lr = _check_rate("final_lr", final_lr)
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.final_lr = check_rate("final_lr", final_lr)
         if self.final_lr > self.base_lr:
             raise ValueError(f"final_lr must be in [0, base_lr={base_lr!r}], got {final_lr!r}")
-        self.max_update = _check_count("max_update", max_update, 1)
-        self.warmup_steps = _check_count("warmup_steps", warmup_steps, 0)
+        self.max_update = check_int("max_update", max_update, minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
         if self.warmup_steps >= self.max_update:
             raise ValueError(f"warmup_steps must be in [0, max_update={max_update!r}), "
                              f"got {warmup_steps!r}")
-        self.warmup_begin_lr = _check_rate("warmup_begin_lr", warmup_begin_lr)
+        self.warmup_begin_lr = check_rate("warmup_begin_lr", warmup_begin_lr)
         if self.warmup_begin_lr > self.base_lr:
             raise ValueError(f"warmup_begin_lr must be in [0, base_lr={base_lr!r}], "
                              f"got {warmup_begin_lr!r}")
@@ -250,11 +226,11 @@ class Warmup(Schedule):
         if not callable(schedule):
             raise ValueError(f"schedule must be a schedule t -> lr, got {schedule!r}")
         target = schedule(0)
-        if not _is_number(target) or not math.isfinite(target) or target < 0:
+        if not is_number(target) or not math.isfinite(target) or target < 0:
             raise ValueError(f"schedule(0) must be a finite number >= 0, got {target!r}")
         self.schedule = schedule
-        self.warmup_steps = _check_count("warmup_steps", warmup_steps, 1)
-        self.begin_lr = _check_rate("begin_lr", begin_lr)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=1)
+        self.begin_lr = check_rate("begin_lr", begin_lr)
         if self.begin_lr > target:
             raise ValueError(f"begin_lr must be in [0, schedule(0)={target!r}] (a warmup rises), "
                              f"got {begin_lr!r}")
@@ -285,16 +261,16 @@ class OneCycle(Schedule):
 
     def __init__(self, max_lr: float, total_steps: int, pct_start: float = 0.3,
                  div_factor: float = 25.0, final_div_factor: float = 1e4, anneal: str = "cos"):
-        self.max_lr = _check_rate("max_lr", max_lr)
-        self.total_steps = _check_count("total_steps", total_steps, 2)
-        if not _is_number(pct_start) or not 0 < pct_start < 1:
+        self.max_lr = check_rate("max_lr", max_lr)
+        self.total_steps = check_int("total_steps", total_steps, minimum=2)
+        if not is_number(pct_start) or not 0 < pct_start < 1:
             raise ValueError(f"pct_start must be a number in (0, 1), got {pct_start!r}")
         if pct_start * total_steps <= 1:
             raise ValueError(f"pct_start * total_steps must be > 1 so the rise has at least one step, "
                              f"got pct_start={pct_start!r} with total_steps={total_steps!r}")
         self.pct_start = float(pct_start)
         for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor)):
-            if not _is_number(value) or not math.isfinite(value) or value < 1:
+            if not is_number(value) or not math.isfinite(value) or value < 1:
                 raise ValueError(f"{name} must be a finite number >= 1, got {value!r}")
         self.div_factor, self.final_div_factor = float(div_factor), float(final_div_factor)
         if anneal not in ("cos", "linear"):
@@ -363,7 +339,7 @@ class ScheduleLR(LRScheduler):
 
     def get_lr(self) -> list[float]:
         lr = self.schedule(self.last_epoch)
-        if not _is_number(lr) or not math.isfinite(lr) or lr < 0:
+        if not is_number(lr) or not math.isfinite(lr) or lr < 0:
             raise ValueError(f"schedule({self.last_epoch}) must return a finite number >= 0, got {lr!r}")
         return [float(lr) * r for r in self._ratios()]
 

@@ -21,9 +21,11 @@ a schedule ``t -> lr``        group 0's rate is set to ``schedule(t)`` before
                               group 0). Any callable that maps 0 to a number.
 ``LRScheduler``               ``scheduler.step()`` after every epoch / step.
 ``ReduceLROnPlateau``         ``scheduler.step(metric)`` after every epoch
-                              with ``monitor`` (default: test loss in mode
-                              'min', test accuracy in 'max'); per step with
-                              the batch's training loss.
+                              with ``monitor`` (default: the validation loss
+                              in mode 'min', accuracy in 'max'; needs
+                              ``valid_iter``); per step with the batch's
+                              training loss. A test metric must be named and
+                              warns: it spends the test set on a decision.
 factory ``optimizer -> s``    called once with fit's optimizer; then as above.
 ============================  ==============================================
 """
@@ -43,16 +45,17 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from .checkpoint import check_path, load_checkpoint, save_checkpoint
-from .config import (check_batches, check_device, check_flag, check_loss, check_seed, is_headless,
-                     seed_everything, try_gpu)
+from .checkpoint import load_checkpoint, save_checkpoint
+from .checks import (check_batches, check_choice, check_device, check_flag, check_int, check_loss, check_path,
+                     check_rate, check_seed)
+from .config import is_headless, seed_everything, try_gpu
 from .metrics import Accumulator, evaluate, num_correct
 from .plotting import Animator
 
 __all__ = ["History", "fit", "TrainingInterrupted", "last_history"]
 
 INTERVALS = ("epoch", "step")
-MONITORS = ("train_loss", "train_acc", "test_loss", "test_acc")
+MONITORS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc")
 POINTS_PER_EPOCH = 5  # host read-backs per epoch for the live plot
 
 
@@ -61,8 +64,9 @@ class History:
     """What happened in a run, one entry per finished epoch.
 
     ``train_loss`` and ``train_acc`` average over the epoch's batches as the
-    weights changed; ``test_loss`` and ``test_acc`` are measured after the
-    epoch. ``lr[e]`` is group 0's rate during epoch ``e``'s first step;
+    weights changed; ``valid_loss`` and ``valid_acc`` (empty without a
+    validation loader) and ``test_loss`` and ``test_acc`` are measured after
+    the epoch. ``lr[e]`` is group 0's rate during epoch ``e``'s first step;
     ``step_lr`` holds group 0's rate for every optimizer step, in order;
     ``epoch_time`` the seconds of each epoch, evaluation included.
     ``diverged`` is ``(epoch, step)`` where the training loss was first seen
@@ -74,6 +78,8 @@ class History:
 
     train_loss: list = field(default_factory=list)
     train_acc: list = field(default_factory=list)
+    valid_loss: list = field(default_factory=list)
+    valid_acc: list = field(default_factory=list)
     test_loss: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
     lr: list = field(default_factory=list)
@@ -116,7 +122,8 @@ class History:
         if not self.num_epochs:
             return "no finished epoch" + (f"; diverged at {self.diverged}" if self.diverged else "")
         per_epoch = sum(self.epoch_time) / self.num_epochs
-        text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, "
+        valid = f"valid acc {self.valid_acc[-1]:.3f}, " if self.valid_acc else ""
+        text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, {valid}"
                 f"test acc {self.test_acc[-1]:.3f}, {per_epoch:.1f} s/epoch")
         text += f"; diverged at (epoch, step) {self.diverged}" if self.diverged else ""
         return text + (f"; interrupted at (epoch, step) {self.interrupted}" if self.interrupted else "")
@@ -126,12 +133,6 @@ class History:
 
 
 # ---------------------------------------------------------------- arguments
-
-def _check_lr(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-
 
 def _is_schedule(scheduler) -> bool:
     """A plain callable is a schedule when it maps t = 0 to a number (schedules are pure)."""
@@ -146,7 +147,7 @@ def _is_schedule(scheduler) -> bool:
 
 def _make_optimizer(net: nn.Module, lr, optimizer, schedule) -> Optimizer:
     if lr is not None:
-        _check_lr("lr", lr)
+        check_rate("lr", lr)
     if optimizer is None:
         if lr is None:
             if schedule is None:
@@ -239,9 +240,9 @@ class _TorchDriver(_Driver):
 
 
 class _PlateauDriver(_Driver):
-    """``ReduceLROnPlateau``, fed the metric it monitors."""
+    """``ReduceLROnPlateau``, fed the metric it monitors (a decision: on validation, not on test)."""
 
-    def __init__(self, scheduler: ReduceLROnPlateau, interval: str, monitor):
+    def __init__(self, scheduler: ReduceLROnPlateau, interval: str, monitor, has_valid: bool):
         super().__init__(interval)
         if interval == "step":
             if monitor not in (None, "train_loss"):
@@ -251,9 +252,20 @@ class _PlateauDriver(_Driver):
                 raise ValueError("per step, ReduceLROnPlateau monitors the training loss and needs "
                                  f"mode='min', got mode={scheduler.mode!r}")
         elif monitor is None:
-            monitor = "test_loss" if scheduler.mode == "min" else "test_acc"
-        elif monitor not in MONITORS:
-            raise ValueError(f"monitor must be one of {MONITORS}, got {monitor!r}")
+            if not has_valid:
+                raise ValueError("ReduceLROnPlateau needs a metric to decide on: pass valid_iter (a "
+                                 "validation split, e.g. load_fashion_mnist(256, valid=10000); it then "
+                                 "monitors the validation loss) or name monitor, one of " + str(MONITORS))
+            monitor = "valid_loss" if scheduler.mode == "min" else "valid_acc"
+        else:
+            check_choice("monitor", monitor, MONITORS)
+            if monitor.startswith("valid") and not has_valid:
+                raise ValueError(f"monitor={monitor!r} needs valid_iter, got valid_iter=None")
+            if monitor.startswith("test"):
+                warnings.warn(f"monitor={monitor!r}: ReduceLROnPlateau decides when to cut the rate on "
+                              "the test set, so the test accuracy of this run is no longer an unbiased "
+                              "estimate; monitor a validation split instead (valid_iter, "
+                              "monitor='valid_loss')", UserWarning, stacklevel=5)
         self.scheduler, self.monitor = scheduler, monitor
 
     def end_step(self, loss):
@@ -265,7 +277,8 @@ class _PlateauDriver(_Driver):
             self.scheduler.step(metrics[self.monitor])
 
 
-def _make_driver(scheduler, optimizer: Optimizer, interval: str, monitor, schedule) -> _Driver:
+def _make_driver(scheduler, optimizer: Optimizer, interval: str, monitor, schedule,
+                 has_valid: bool) -> _Driver:
     if scheduler is None or schedule is not None:
         driver = _Driver(interval) if scheduler is None else \
             _ScheduleDriver(schedule, optimizer, interval)
@@ -286,7 +299,7 @@ def _make_driver(scheduler, optimizer: Optimizer, interval: str, monitor, schedu
                              "with, so its rates would never reach training. Pass a factory "
                              "instead, e.g. scheduler=lambda opt: StepLR(opt, step_size=3)")
         if isinstance(built, ReduceLROnPlateau):
-            return _PlateauDriver(built, interval, monitor)
+            return _PlateauDriver(built, interval, monitor, has_valid)
         driver = _TorchDriver(built, interval)
     if monitor is not None:
         raise ValueError("monitor is only used with a ReduceLROnPlateau scheduler")
@@ -309,6 +322,11 @@ class _Progress:
         else:
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="step")
+
+    def update_to(self, n: int, desc: str | None = None) -> None:
+        """Move the bar to ``n`` steps done."""
+        if self.bar is not None:
+            self.update(n - self.bar.n, desc)
 
     def update(self, n: int, desc: str | None = None, **postfix) -> None:
         if self.bar is not None:
@@ -362,6 +380,11 @@ class _HoldInterrupt:
                 pass
         return self
 
+    def check(self) -> None:
+        """Raise the held ``KeyboardInterrupt`` now, at a step boundary."""
+        if self.requested:
+            raise KeyboardInterrupt
+
     def _handler(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
@@ -376,11 +399,15 @@ class _HoldInterrupt:
 
 # ---------------------------------------------------------------- the loop
 
-def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, optimizer=None,
-        scheduler=None, interval: str = "epoch", loss=None, device=None, animate: bool = True,
-        progress: bool = True, seed: int | None = None, monitor: str | None = None,
-        channels_last: bool = False, checkpoint=None, resume=None) -> History:
-    """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``test_iter`` after each.
+def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: int, lr=None,
+        optimizer=None, scheduler=None, interval: str = "epoch", loss=None, device=None,
+        animate: bool = True, progress: bool = True, seed: int | None = None, monitor: str | None = None,
+        channels_last: bool = True, checkpoint=None, resume=None) -> History:
+    """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``valid_iter`` and ``test_iter`` after each.
+
+    ``valid_iter``: a validation split (``load_fashion_mnist(..., valid=N)``),
+    evaluated after every epoch into ``History.valid_loss`` / ``valid_acc``;
+    the split every decision is taken on (the plateau monitor's default).
 
     ``optimizer``: an optimizer over ``net``'s parameters or a factory
     ``params -> optimizer``; default ``SGD(lr=lr)`` (with a schedule and no
@@ -390,12 +417,14 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     the loader's device, else :func:`~lrcourse.config.try_gpu`. ``seed``:
     seeds Python, NumPy and torch and restarts the loader's shuffling from it
     (build the net with ``lenet(seed=...)`` for the same initial weights).
-    ``monitor``: what ``ReduceLROnPlateau`` watches, one of ``MONITORS``.
-    ``channels_last``: store ``net``'s 4-d weights as N, H, W, C (it stays so
-    after ``fit``; the batches need not change). LeNet trains 1.2 to 1.3x
-    faster on a CPU (``benchmarks/vs_d2l.py``), but the convolutions add in
-    another order, so the weights differ in the last bits and a run drifts
-    from the default's: off by default, so the book's numbers reproduce.
+    ``monitor``: what ``ReduceLROnPlateau`` watches, one of ``MONITORS``
+    (default ``'valid_loss'``; a test metric warns).
+    ``channels_last`` (default True): store ``net``'s 4-d weights as N, H, W,
+    C (it stays so after ``fit``; the batches need not change). LeNet trains
+    1.2 to 1.3x faster so on a CPU (2.8 s against 3.4 s per epoch on two
+    cores, ``benchmarks/vs_d2l.py``); the convolutions add in another order,
+    so ``False`` gives weights that differ in the last bits. Nets without 4-d
+    weights (the MLP) are unaffected.
 
     ``checkpoint``: a file path; after every finished epoch the whole state
     (net, optimizer, scheduler, random generators, loader, History) is
@@ -414,138 +443,206 @@ def fit(net: nn.Module, train_iter, test_iter, *, num_epochs: int, lr=None, opti
     shows. A non-finite training loss stops the run with a warning and sets
     ``History.diverged``; the History so far is returned.
     """
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be an int >= 1, got {num_epochs!r}")
-    if interval not in INTERVALS:
-        raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
-    if not isinstance(net, nn.Module):
-        raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+    run = _Run(net, train_iter, valid_iter, test_iter, num_epochs=num_epochs, lr=lr, optimizer=optimizer,
+               scheduler=scheduler, interval=interval, loss=loss, device=device, animate=animate,
+               progress=progress, seed=seed, monitor=monitor, channels_last=channels_last,
+               checkpoint=checkpoint, resume=resume)
+    history, epoch = run.history, run.history.num_epochs
+    if run.finished:  # a resumed run that had diverged or already trained num_epochs
+        return history
     try:
-        num_batches = len(train_iter)
-    except TypeError:
-        raise TypeError("train_iter must have a len() (its batches per epoch), got "
-                        f"{type(train_iter).__name__}") from None
-    if num_batches == 0:
-        raise ValueError("train_iter holds no batches")
-    check_batches("test_iter", test_iter)
-    check_loss(loss)
-    check_seed(seed, allow_none=True)
-    for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
-        check_flag(name, flag)
-    if checkpoint is not None:
-        checkpoint = check_path("checkpoint", checkpoint)
-    if resume is True:
-        if checkpoint is None:
-            raise ValueError("resume=True resumes from checkpoint's path: give checkpoint too")
-        resume = checkpoint if checkpoint.is_file() else None
-    elif resume is not None and resume is not False:
+        with _HoldInterrupt() as held:
+            for epoch in range(history.num_epochs, num_epochs):
+                start = time.perf_counter()
+                run.driver.start_epoch(epoch)
+                train_loss, train_acc, lrs = train_epoch(run, epoch, held)
+                if history.diverged:
+                    break
+                metrics = dict(train_loss=train_loss, train_acc=train_acc)
+                for split, data_iter in (("valid", valid_iter), ("test", test_iter)):
+                    if data_iter is not None:
+                        metrics[f"{split}_loss"], metrics[f"{split}_acc"] = \
+                            evaluate(net, data_iter, run.loss, run.device)
+                held.check()
+                run.driver.end_epoch(metrics)
+                run.end_epoch(metrics, lrs, time.perf_counter() - start)  # History, checkpoint, plot
+    except KeyboardInterrupt:
+        raise run.interrupted(epoch) from None
+    except RuntimeError as err:
+        raise run.explain(err)
+    finally:
+        run.close()
+    return history
+
+
+def train_epoch(run: "_Run", epoch: int, held: "_HoldInterrupt") -> tuple[float, float, list]:
+    """One pass over ``run.train_iter``: ``(train_loss, train_acc, the rate of every step)``.
+
+    The loss and the correct predictions are summed on the device and read
+    back only where the live plot takes a point (:data:`POINTS_PER_EPOCH`).
+    A non-finite loss ends the pass and sets ``run.history.diverged``.
+    """
+    net, optimizer, driver, loss, device = run.net, run.optimizer, run.driver, run.loss, run.device
+    group0 = optimizer.param_groups[0]
+    net.train()
+    sums = Accumulator(3)  # loss * batch size, correct predictions, examples
+    lrs, num_batches = [], len(run.train_iter)
+    for i, (X, y) in enumerate(run.train_iter):
+        held.check()
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if run.step == 0:
+            run.first_batch = (tuple(X.shape), tuple(y.shape))  # named if net cannot take them
+        driver.start_step(run.step)
+        optimizer.zero_grad(set_to_none=True)
+        y_hat = net(X)
+        l = loss(y_hat, y)
+        l.backward()
+        lrs.append(group0["lr"])  # the rate this step uses
+        optimizer.step()
+        driver.end_step(l)
+        run.step += 1
+        with torch.no_grad():
+            sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
+        if (i + 1) % run.every == 0 or i + 1 == num_batches:
+            train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
+            run.show_progress(epoch, i + 1, train_loss, train_acc)
+            if not math.isfinite(train_loss):
+                run.diverged(epoch, lrs)
+                break
+    return train_loss, train_acc, lrs
+
+
+# ---------------------------------------------------------------- what fit sets up around the loop
+
+class _Run:
+    """Everything ``fit`` holds beside the loop: checked arguments, optimizer, driver, plot, bar, checkpoint.
+
+    Every argument is checked before anything changes (the net moves, a
+    generator is seeded or a checkpoint loads only once all are good).
+    """
+
+    def __init__(self, net, train_iter, valid_iter, test_iter, *, num_epochs, lr, optimizer, scheduler,
+                 interval, loss, device, animate, progress, seed, monitor, channels_last, checkpoint,
+                 resume):
+        check_int("num_epochs", num_epochs, minimum=1)
+        if interval not in INTERVALS:
+            raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
+        if not isinstance(net, nn.Module):
+            raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
+        try:
+            num_batches = len(train_iter)
+        except TypeError:
+            raise TypeError("train_iter must have a len() (its batches per epoch), got "
+                            f"{type(train_iter).__name__}") from None
+        if num_batches == 0:
+            raise ValueError("train_iter holds no batches")
+        check_batches("test_iter", test_iter)
+        if valid_iter is not None:
+            check_batches("valid_iter", valid_iter)
+        check_loss(loss)
+        check_seed(seed, allow_none=True)
+        for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
+            check_flag(name, flag)
+        self.checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
+        resume = self._resume_path(resume)
+        schedule = scheduler if _is_schedule(scheduler) else None
+        if device is None:
+            device = getattr(train_iter, "device", None) or try_gpu()
+        self.device = check_device(device)
+        net.to(self.device, memory_format=torch.channels_last) if channels_last else net.to(self.device)
+        self.net, self.train_iter, self.num_epochs = net, train_iter, num_epochs
+        self.optimizer = _make_optimizer(net, lr, optimizer, schedule)
+        self.driver = _make_driver(scheduler, self.optimizer, interval, monitor, schedule,
+                                   valid_iter is not None)
+        self.loss = loss if loss is not None else nn.CrossEntropyLoss()
+        self.scheduler = getattr(self.driver, "scheduler", None)  # a built-in one's state is checkpointed
+        self.history, self.step = History(steps_per_epoch=num_batches), 0
+        if resume is not None:  # the checkpoint's generators and loader order replace the seed's
+            saved = load_checkpoint(resume, net=net, optimizer=self.optimizer, scheduler=self.scheduler,
+                                    loader=train_iter)
+            self.history, self.step = History.from_dict(saved["history"]), saved["step"]
+        elif seed is not None:
+            seed_everything(seed)
+            if hasattr(train_iter, "reseed"):
+                train_iter.reseed(seed)
+        _last["history"] = self.history
+        self.every = max(1, num_batches // POINTS_PER_EPOCH) if animate else num_batches
+        done = self.history.num_epochs
+        self.finished = bool(self.history.diverged) or done >= num_epochs
+        self.plotted = ["train_loss", "train_acc"] + (["valid_acc"] if valid_iter is not None else []) \
+            + ["test_acc"]
+        self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
+                                 legend=[n.replace("_", " ") for n in self.plotted]) \
+            if animate and not self.finished else None
+        if self.animator:  # a resumed run's finished epochs
+            for e in range(done):
+                self.animator.add(e + 1, tuple(getattr(self.history, n)[e] for n in self.plotted))
+        self.bar = _Progress(num_epochs * num_batches, progress and not self.finished,
+                             initial=done * num_batches)
+        self.first_batch = None
+
+    def _resume_path(self, resume):
+        if resume is True:
+            if self.checkpoint is None:
+                raise ValueError("resume=True resumes from checkpoint's path: give checkpoint too")
+            return self.checkpoint if self.checkpoint.is_file() else None
+        if resume is None or resume is False:
+            return None
         resume = check_path("resume", resume)
         if not resume.is_file():
             raise FileNotFoundError(f"resume: no checkpoint at {resume}")
-    else:
-        resume = None
-    schedule = scheduler if _is_schedule(scheduler) else None
-    if device is None:
-        device = getattr(train_iter, "device", None) or try_gpu()
-    device = check_device(device)
-    net.to(device, memory_format=torch.channels_last) if channels_last else net.to(device)
-    optimizer = _make_optimizer(net, lr, optimizer, schedule)
-    driver = _make_driver(scheduler, optimizer, interval, monitor, schedule)
-    loss = loss if loss is not None else nn.CrossEntropyLoss()
-    built = getattr(driver, "scheduler", None)  # a built-in scheduler's state goes into checkpoints
-    history = History(steps_per_epoch=num_batches)
-    step = 0
-    if resume is not None:  # the checkpoint's generators and loader order replace the seed's
-        saved = load_checkpoint(resume, net=net, optimizer=optimizer, scheduler=built, loader=train_iter)
-        history, step = History.from_dict(saved["history"]), saved["step"]
-    elif seed is not None:  # only once every argument is known to be good
-        seed_everything(seed)
-        if hasattr(train_iter, "reseed"):
-            train_iter.reseed(seed)
-    _last["history"] = history
-    first_epoch = history.num_epochs
-    if history.diverged or first_epoch >= num_epochs:
-        return history
-    animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
-                        legend=["train loss", "train acc", "test acc"]) if animate else None
-    if animator:
-        for e in range(first_epoch):
-            animator.add(e + 1, (history.train_loss[e], history.train_acc[e], history.test_acc[e]))
-    bar = _Progress(num_epochs * num_batches, progress, initial=first_epoch * num_batches)
-    every = max(1, num_batches // POINTS_PER_EPOCH) if animate else num_batches
-    group0 = optimizer.param_groups[0]
-    epoch, X, y = first_epoch, None, None
-    try:
-        with _HoldInterrupt() as held:
-            for epoch in range(first_epoch, num_epochs):
-                start = time.perf_counter()
-                driver.start_epoch(epoch)
-                net.train()
-                sums = Accumulator(3)  # loss * batch size, correct predictions, examples
-                epoch_lrs, done = [], 0
-                for i, (X, y) in enumerate(train_iter):
-                    if held.requested:
-                        raise KeyboardInterrupt
-                    X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                    driver.start_step(step)
-                    optimizer.zero_grad(set_to_none=True)
-                    y_hat = net(X)
-                    l = loss(y_hat, y)
-                    l.backward()
-                    epoch_lrs.append(group0["lr"])
-                    optimizer.step()
-                    driver.end_step(l)
-                    step += 1
-                    with torch.no_grad():
-                        sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
-                    if (i + 1) % every == 0 or i + 1 == num_batches:
-                        train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
-                        bar.update(i + 1 - done, desc=f"epoch {epoch + 1}/{num_epochs}")
-                        done = i + 1
-                        if not math.isfinite(train_loss):
-                            history.diverged = (epoch, step - 1)
-                            break
-                        if animator:
-                            animator.add(epoch + (i + 1) / num_batches, (train_loss, train_acc, None))
-                if history.diverged:
-                    history.step_lr.extend(float(v) for v in epoch_lrs)
-                    warnings.warn(f"the training loss became non-finite by epoch {epoch}, step "
-                                  f"{history.diverged[1]}; the run stopped there", RuntimeWarning,
-                                  stacklevel=2)
-                    break
-                test_loss, test_acc = evaluate(net, test_iter, loss, device)
-                if held.requested:
-                    raise KeyboardInterrupt
-                metrics = dict(train_loss=train_loss, train_acc=train_acc,
-                               test_loss=test_loss, test_acc=test_acc)
-                driver.end_epoch(metrics)
-                history.step_lr.extend(float(v) for v in epoch_lrs)
-                for name, value in metrics.items():
-                    getattr(history, name).append(value)
-                history.lr.append(float(epoch_lrs[0]))
-                history.epoch_time.append(time.perf_counter() - start)
-                if checkpoint is not None:
-                    save_checkpoint(checkpoint, net=net, optimizer=optimizer, scheduler=built,
-                                    history=history, step=step, loader=train_iter)
-                if animator:
-                    animator.add(epoch + 1, (None, None, test_acc))
-                bar.update(0, loss=f"{train_loss:.3f}", train_acc=f"{train_acc:.3f}",
-                           test_acc=f"{test_acc:.3f}")
-    except KeyboardInterrupt:
-        history.interrupted = (epoch, step)
-        saved = f"; the checkpoint {checkpoint} holds them" if checkpoint and history.num_epochs else ""
-        raise TrainingInterrupted(
-            f"fit stopped at epoch {epoch}, step {step}: the History of the {history.num_epochs} "
-            f"finished epochs is the exception's .history and lrcourse.last_history(){saved}",
-            history) from None
-    except RuntimeError as err:
-        if step > 0 or X is None:  # only the first step's failure is about the batches' shapes
-            raise
-        raise ValueError(f"net could not train on train_iter's first batch (X of shape {tuple(X.shape)}, "
-                         f"y of shape {tuple(y.shape)}): {type(err).__name__}: {err}. Check that net "
-                         "takes such X and the loss such y") from err
-    finally:
-        bar.close()
-        if animator:
-            animator.flush()
-    return history
+        return resume
+
+    def show_progress(self, epoch: int, done: int, train_loss: float, train_acc: float) -> None:
+        """The bar, and a point of the live plot, ``done`` batches into ``epoch``."""
+        num_batches = len(self.train_iter)
+        self.bar.update_to(epoch * num_batches + done, desc=f"epoch {epoch + 1}/{self.num_epochs}")
+        if self.animator and math.isfinite(train_loss):
+            self.animator.add(epoch + done / num_batches,
+                              (train_loss, train_acc) + (None,) * (len(self.plotted) - 2))
+
+    def diverged(self, epoch: int, lrs: list) -> None:
+        self.history.diverged = (epoch, self.step - 1)
+        self.history.step_lr.extend(float(v) for v in lrs)
+        warnings.warn(f"the training loss became non-finite by epoch {epoch}, step {self.step - 1}; "
+                      "the run stopped there", RuntimeWarning, stacklevel=4)
+
+    def end_epoch(self, metrics: dict, lrs: list, seconds: float) -> None:
+        """Record a finished epoch, write the checkpoint, plot the evaluation."""
+        history = self.history
+        history.step_lr.extend(float(v) for v in lrs)
+        for name, value in metrics.items():
+            getattr(history, name).append(value)
+        history.lr.append(float(lrs[0]))
+        history.epoch_time.append(seconds)
+        if self.checkpoint is not None:
+            save_checkpoint(self.checkpoint, net=self.net, optimizer=self.optimizer, scheduler=self.scheduler,
+                            history=history, step=self.step, loader=self.train_iter)
+        if self.animator:
+            self.animator.add(history.num_epochs, (None, None) + tuple(metrics[n] for n in self.plotted[2:]))
+        self.bar.update(0, loss=f"{metrics['train_loss']:.3f}", train_acc=f"{metrics['train_acc']:.3f}",
+                        **{k: f"{v:.3f}" for k, v in metrics.items() if k in ("valid_acc", "test_acc")})
+
+    def interrupted(self, epoch: int) -> "TrainingInterrupted":
+        history = self.history
+        history.interrupted = (epoch, self.step)
+        saved = f"; the checkpoint {self.checkpoint} holds them" if self.checkpoint and history.num_epochs else ""
+        return TrainingInterrupted(
+            f"fit stopped at epoch {epoch}, step {self.step}: the History of the {history.num_epochs} "
+            f"finished epochs is the exception's .history and lrcourse.last_history(){saved}", history)
+
+    def explain(self, err: RuntimeError) -> Exception:
+        """Only the first step's failure is about the batches' shapes: say so; others pass unchanged."""
+        if self.step > 0 or self.first_batch is None:
+            return err
+        (X_shape, y_shape) = self.first_batch
+        explained = ValueError(f"net could not train on train_iter's first batch (X of shape {X_shape}, "
+                               f"y of shape {y_shape}): {type(err).__name__}: {err}. Check that net "
+                               "takes such X and the loss such y")
+        explained.__cause__ = err
+        return explained
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.animator:
+            self.animator.flush()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import check_int
 from .lr_finder import DEFAULT_RULE, RULES, LRRangeResult
 from .plotting import PNGFigure, plot_schedules
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, SquareRoot,
@@ -160,11 +161,10 @@ def schedule_explorer(num_updates: int = 15, *, train_iter=None, test_iter=None,
     """
     import ipywidgets as w
 
-    from .schedules import _check_count
 
-    _check_count("num_updates", num_updates, 1)
+    check_int("num_updates", num_updates, minimum=1)
     if num_epochs is not None:
-        _check_count("num_epochs", num_epochs, 1)
+        check_int("num_epochs", num_epochs, minimum=1)
     kind = w.Dropdown(options=list(SCHEDULE_KINDS), value="cosine", description="schedule")
     sliders_box = w.VBox()
     image = w.Image(format="png", layout=w.Layout(max_width="600px"))

@@ -27,22 +27,24 @@ from traitlets import TraitError
 
 import tiny
 from lrcourse import compare, config, data, lr_finder, metrics, models, momentum, plotting, schedules
-from lrcourse import checkpoint, training, widgets
+from lrcourse import checkpoint, checks, experiments, training, widgets
 from lrcourse.lr_finder import LRRangeResult, suggest
 from lrcourse.schedules import Constant
 from lrcourse.training import History
 
 MODULES = dict(config=config, data=data, models=models, metrics=metrics, schedules=schedules,
                training=training, plotting=plotting, lr_finder=lr_finder, momentum=momentum,
-               widgets=widgets, compare=compare, checkpoint=checkpoint)
+               widgets=widgets, compare=compare, checkpoint=checkpoint, checks=checks,
+               experiments=experiments)
 
 nan, inf = math.nan, math.inf
 
 # Public names with no bad input of their own, and why.
 NOT_WALKED = {
     "config": {"profile": "no arguments", "is_quick": "no arguments", "is_headless": "no arguments",
-               "machine": "no arguments"},
-    "data": {"SYSTEM_DIR": "a constant", "CHECKSUMS": "a constant",
+               "machine": "no arguments", "is_rerun": "no arguments"},
+    "checks": {"MAX_SEED": "a constant", "is_number": "a predicate: every value is an answer"},
+    "data": {"SYSTEM_DIR": "a constant", "CHECKSUMS": "a constant", "VALID_SEED": "a constant",
              "DataNotFoundError": "an exception (test_data.py raises it)",
              "DataCorruptError": "an exception (test_data.py raises it from damaged files)"},
     "lr_finder": {"DEFAULT_RULE": "a constant", "RULES": "a constant", "MIN_ITER": "a constant",
@@ -55,8 +57,10 @@ NOT_WALKED = {
     "checkpoint": {"FORMAT": "a constant", "CheckpointError": "an exception (test_checkpoint.py raises it)"},
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant",
                 "Param": "a record of a slider's range"},
-    "compare": {"STRATEGIES": "a constant", "FIELDS": "a constant", "RESULTS": "a constant",
-                "DEAD_ACC": "a constant"},
+    "experiments": {"STRATEGIES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
+                    "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
+                    "SweepResult": "a record load_sweep fills", "package_hash": "no arguments",
+                    "Strategy": "a record of a formula and the function that makes fit's arguments"},
 }
 
 
@@ -129,6 +133,19 @@ def record(**kw):
     return row
 
 
+def sweep_run(**kw):
+    row = dict(strategy="a", seed=0, lr=0.1, valid_acc=0.8, test_acc=0.8, train_loss=0.5, dead=False, seconds=1.0)
+    row.update(kw)
+    return row
+
+
+def sweep(**kw):
+    args = dict(name="s", title="t", net="mlp", strategies=(("constant", (0.1,)),), seeds=(0,), num_epochs=1,
+                valid=100, limit=64)
+    args.update(kw)
+    return experiments.Sweep(**args)
+
+
 def write(tmp_path, text):
     path = tmp_path / "runs.json"
     path.write_text(text)
@@ -159,31 +176,41 @@ TS = r"^ts must be a 1-D sequence of ints in \[0, 2\*\*62\], got "
 
 CASES = [
     # ------------------------------------------------------------ config
-    case("config.check_int: below the minimum", lambda: config.check_int("per_class", 0, minimum=1), ValueError,
+    case("checks.check_int: below the minimum", lambda: checks.check_int("per_class", 0, minimum=1), ValueError,
          r"^per_class must be an int >= 1, got 0$"),
-    case("config.check_int: a float where None is allowed",
-         lambda: config.check_int("limit", 2.5, minimum=1, allow_none=True), ValueError,
+    case("checks.check_int: a float where None is allowed",
+         lambda: checks.check_int("limit", 2.5, minimum=1, allow_none=True), ValueError,
          r"^limit must be an int >= 1 or None, got 2.5$"),
-    case("config.check_seed: negative seed", lambda: config.check_seed(-1), ValueError, SEED + ", got -1$"),
-    case("config.check_seed: bool where int expected", lambda: config.check_seed(True), ValueError,
+    case("checks.check_rate: negative", lambda: checks.check_rate("lr", -0.1), ValueError,
+         r"^lr must be a finite number >= 0, got -0.1$"),
+    case("checks.check_rate: zero where positive", lambda: checks.check_rate("max_lr", 0, positive=True),
+         ValueError, r"^max_lr must be a finite number > 0, got 0$"),
+    case("checks.check_decay: above 1", lambda: checks.check_decay("gamma", 1.5), ValueError,
+         r"^gamma " + DECAY + "1.5$"),
+    case("checks.check_choice: not a choice", lambda: checks.check_choice("split", "val", ("train", "test")),
+         ValueError, r"^split must be one of \('train', 'test'\), got 'val'$"),
+    case("checks.check_path: a number", lambda: checks.check_path("checkpoint", 3), TypeError,
+         r"^checkpoint must be a file path \(str or os.PathLike\), got int 3$"),
+    case("checks.check_seed: negative seed", lambda: checks.check_seed(-1), ValueError, SEED + ", got -1$"),
+    case("checks.check_seed: bool where int expected", lambda: checks.check_seed(True), ValueError,
          SEED + ", got True$"),
     case("config.seed_everything: float seed", lambda: config.seed_everything(1.5), ValueError,
          SEED + ", got 1.5$"),
     case("config.seed_everything: seed above 2**63 - 1", lambda: config.seed_everything(2**63), ValueError,
          SEED),
-    case("config.check_device: unknown device name", lambda: config.check_device("gpu"), ValueError,
+    case("checks.check_device: unknown device name", lambda: checks.check_device("gpu"), ValueError,
          r"^device must be a torch.device or a name such as 'cpu', 'cuda' or 'cuda:0' .*got 'gpu'$"),
-    case("config.check_device: a float", lambda: config.check_device(1.5), ValueError,
+    case("checks.check_device: a float", lambda: checks.check_device(1.5), ValueError,
          r"^device must be a torch.device .*got 1.5$"),
-    case("config.check_device: a CUDA device this machine lacks", lambda: config.check_device("cuda:99"),
+    case("checks.check_device: a CUDA device this machine lacks", lambda: checks.check_device("cuda:99"),
          ValueError, r"^device 'cuda:99' is not on this machine \(\d+ CUDA device\(s\)\)"),
-    case("config.check_flag: a str", lambda: config.check_flag("shuffle", "yes"), TypeError,
+    case("checks.check_flag: a str", lambda: checks.check_flag("shuffle", "yes"), TypeError,
          r"^shuffle must be True or False, got 'yes'$"),
-    case("config.check_loss: a number", lambda: config.check_loss(0.5), TypeError,
+    case("checks.check_loss: a number", lambda: checks.check_loss(0.5), TypeError,
          r"^loss must be a function \(y_hat, y\) -> mean loss, got float 0.5$"),
-    case("config.check_batches: a number", lambda: config.check_batches("data_iter", 5), TypeError,
+    case("checks.check_batches: a number", lambda: checks.check_batches("data_iter", 5), TypeError,
          r"^data_iter must be an iterable of \(X, y\) batches, got int$"),
-    case("config.check_batches: an empty list", lambda: config.check_batches("test_iter", []), ValueError,
+    case("checks.check_batches: an empty list", lambda: checks.check_batches("test_iter", []), ValueError,
          r"^test_iter holds no batches$"),
     case("config.try_gpu: negative index", lambda: config.try_gpu(-1), ValueError,
          r"^i must be an int >= 0 \(a GPU's index\), got -1$"),
@@ -219,6 +246,19 @@ CASES = [
          SEED + ", got 0.5$"),
     case("data.TensorLoader.permutation: negative epoch", lambda: train().permutation(-1), ValueError,
          r"^epoch must be an int >= 0, got -1$"),
+    case("data.load_fashion_mnist: valid 0", lambda: data.load_fashion_mnist(8, valid=0), ValueError,
+         r"^valid must be an int >= 1 or None, got 0$"),
+    case("data.load_fashion_mnist: valid of the whole training set",
+         lambda: data.load_fashion_mnist(8, valid=60000), ValueError,
+         r"^valid must be an int in \[1, 59990\] \(training keeps the rest\), got 60000$"),
+    case("data.stratified_split: valid 0", lambda: data.stratified_split(torch.tensor([0, 1, 0, 1]), 0),
+         ValueError, r"^valid must be an int >= 1, got 0$"),
+    case("data.stratified_split: more than a class holds",
+         lambda: data.stratified_split(torch.tensor([0, 1, 0, 1, 1]), 4), ValueError,
+         r"^valid=4 asks 2 examples of class 0, which has 2 \(and training needs at least one\): "
+         r"ask for at most 2$"),
+    case("data.stratified_split: a float seed", lambda: data.stratified_split(torch.tensor([0, 1]), 1, seed=0.5),
+         ValueError, SEED + ", got 0.5$"),
     case("data.load_fashion_mnist: batch_size 0", lambda: data.load_fashion_mnist(0), ValueError,
          r"^batch_size must be an int >= 1, got 0$"),
     case("data.load_fashion_mnist: limit 0", lambda: data.load_fashion_mnist(8, limit=0), ValueError,
@@ -404,7 +444,8 @@ CASES = [
          r"^monitor is only used with a ReduceLROnPlateau scheduler$"),
     case("training.fit: unknown monitor",
          lambda: fit(scheduler=lambda opt: ReduceLROnPlateau(opt), monitor="val_loss"), ValueError,
-         r"^monitor must be one of \('train_loss', 'train_acc', 'test_loss', 'test_acc'\), got 'val_loss'$"),
+         r"^monitor must be one of \('train_loss', 'train_acc', 'valid_loss', 'valid_acc', 'test_loss', "
+         r"'test_acc'\), got 'val_loss'$"),
     case("training.fit: loss is a str", lambda: fit(loss="cross-entropy"), TypeError,
          r"^loss must be a function \(y_hat, y\) -> mean loss, got str 'cross-entropy'$"),
     case("training.fit: animate is a str", lambda: fit(animate="no"), TypeError,
@@ -491,10 +532,12 @@ CASES = [
          r"^runs must hold at least one entry$"),
     case("plotting.results_table: a run with no History", lambda: plotting.results_table({"a": []}),
          ValueError, r"^runs\['a'\] holds no History$"),
-    case("plotting.plot_comparison: no strategies", lambda: plotting.plot_comparison({}), ValueError,
-         r"^summary must hold at least one strategy$"),
-    case("plotting.plot_comparison: a list, not a dict", lambda: plotting.plot_comparison([record()]),
-         TypeError, r"^summary must be a dict \{label: summary of a strategy\}, got list$"),
+    case("plotting.plot_rate_curves: no strategies", lambda: plotting.plot_rate_curves({}), ValueError,
+         r"^curves must hold at least one strategy$"),
+    case("plotting.plot_rate_curves: ncols 0", lambda: plotting.plot_rate_curves({"a": []}, ncols=0), ValueError,
+         r"^ncols must be an int >= 1, got 0$"),
+    case("plotting.plot_differences: a list, not a dict", lambda: plotting.plot_differences([record()]),
+         TypeError, r"^result must be a dict \{label: comparison of a strategy\}, got list$"),
 
     # ------------------------------------------------------------ lr_finder
     case("lr_finder.sweep_rates: start_lr 0", lambda: lr_finder.sweep_rates(0, 10, 100), ValueError,
@@ -656,43 +699,50 @@ CASES = [
          ValueError, r"^num_steps must be an int >= 1, got 0$"),
 
     # ------------------------------------------------------------ compare
-    case("compare.run_comparison: no strategies", lambda: compare.run_comparison({}, [0], *loaders(),
-                                                                                   num_epochs=1),
-         ValueError, r"^strategies must name at least one strategy, got none$"),
-    case("compare.run_comparison: no seeds",
-         lambda: compare.run_comparison({"a": lambda s, n, t: {}}, [], *loaders(), num_epochs=1), ValueError,
-         r"^seeds must hold at least one seed, got none$"),
-    case("compare.run_comparison: negative seed",
-         lambda: compare.run_comparison({"a": lambda s, n, t: {}}, [0, -1], *loaders(), num_epochs=1),
-         ValueError, SEED + ", got -1$"),
-    case("compare.run_comparison: a strategy that is a number",
-         lambda: compare.run_comparison({"a": 0.3}, [0], *loaders(), num_epochs=1), TypeError,
-         r"^strategies\['a'\] must be a function \(seed, num_epochs, train_iter\) -> fit arguments, "
-         r"got float$"),
-    case("compare.run_comparison: num_epochs 0",
-         lambda: compare.run_comparison({"a": lambda s, n, t: {}}, [0], *loaders(), num_epochs=0), ValueError,
-         r"^num_epochs must be an int >= 1, got 0$"),
-    case("compare.save_runs: a record with missing fields",
-         lambda tmp_path: compare.save_runs(tmp_path / "r.json", [{"strategy": "a"}], command="x",
-                                            num_epochs=1),
-         ValueError, r"^records\[0\] must hold exactly the fields \['strategy', .*\], got \['strategy'\]$"),
-    case("compare.load_runs: not JSON", lambda tmp_path: compare.load_runs(write(tmp_path, "{runs: [")),
-         ValueError, r"runs.json is not an lrcourse comparison file \(not JSON: Expecting property name"),
-    case("compare.load_runs: JSON without runs",
-         lambda tmp_path: compare.load_runs(write(tmp_path, json.dumps({"format": "lrcourse-comparison-1"}))),
-         ValueError, r"runs.json is not an lrcourse comparison file \(format 'lrcourse-comparison-1' with a "
-                     r"list of runs\)$"),
-    case("compare.is_dead: a record without diverged", lambda: compare.is_dead({"test_acc": 0.5}), ValueError,
-         r"^record must be a dict holding 'diverged' and 'test_acc'"),
-    case("compare.summarize: unknown metric", lambda: compare.summarize([record()], "accuracy"), ValueError,
-         r"^metric must be one of train_loss, train_acc, test_acc, best_test_acc, seconds, got 'accuracy'$"),
-    case("compare.summarize: a record with missing fields",
-         lambda: compare.summarize([record(), {"seed": 1}]), ValueError,
-         r"^records\[1\] must hold exactly the fields"),
-    case("compare.compare_to_best: empty summary", lambda: compare.compare_to_best({}), ValueError,
-         r"^summary must hold at least one strategy$"),
-    case("compare.summary_table: no records", lambda: compare.summary_table([]), ValueError,
-         r"^records must hold at least one run$"),
+    case("compare.t_interval: no values", lambda: compare.t_interval([]), ValueError,
+         r"^values must hold at least one number, got none$"),
+    case("compare.paired_difference: one common seed",
+         lambda: compare.paired_difference({0: 0.9, 1: 0.8}, {1: 0.7}), ValueError,
+         r"^a and b must share at least two seeds for a paired difference, got \[1\]$"),
+    case("compare.holm: a list", lambda: compare.holm([0.1]), TypeError,
+         r"^p_values must be a dict \{name: p\}, got list$"),
+    case("compare.death_rate: a run without dead", lambda: compare.death_rate([{"seed": 0}]), KeyError, "dead"),
+    case("compare.rate_curves: no runs", lambda: compare.rate_curves([]), ValueError,
+         r"^runs must hold at least one run, got none$"),
+    case("compare.best_peaks: a run of another kind", lambda: compare.best_peaks([record()]), ValueError,
+         r"^runs\[0\] must be a sweep's run, a dict holding \['dead', 'lr', 'seed', 'strategy', 'test_acc', "
+         r"'valid_acc'\]"),
+    case("compare.compare_at_peaks: a rate the runs lack",
+         lambda: compare.compare_at_peaks([sweep_run()], peaks={"a": 0.3}), ValueError,
+         r"^peaks\['a'\] = 0.3 is not a rate the runs hold for that strategy$"),
+    case("compare.good_region: negative tolerance", lambda: compare.good_region([sweep_run()], tolerance=-0.1),
+         ValueError, r"^tolerance must be a number >= 0 \(in accuracy\), got -0.1$"),
+    case("compare.verdict_table: no runs", lambda: compare.verdict_table([]), ValueError,
+         r"^runs must hold at least one run, got none$"),
+    case("compare.seeds_needed: confidence 1", lambda: compare.seeds_needed(dict(mean=0.1, sd=0.1), 1.0),
+         ValueError, r"^confidence must be a number in \(0, 1\), got 1.0$"),
+
+    # ------------------------------------------------------------ experiments
+    case("experiments.Sweep: an unknown net", lambda: sweep(net="vgg"), ValueError,
+         r"^net must be one of \('lenet', 'mlp'\), got 'vgg'$"),
+    case("experiments.is_dead: a record without valid_acc", lambda: experiments.is_dead({"test_acc": 0.5}),
+         ValueError, r"^record must be a dict holding 'valid_acc' \(a sweep's run\)"),
+    case("experiments.run_one: an unknown strategy",
+         lambda: experiments.run_one(sweep(), "linear", 0.1, 0, (None, None, None)), ValueError,
+         r"^strategy must be one of \('constant', "),
+    case("experiments.run_sweep: a shard outside its count",
+         lambda tmp_path: experiments.run_sweep(sweep(), tmp_path / "s.json", shard=(2, 2)), ValueError,
+         r"^shard must be \(i, k\) with 0 <= i < k, got \(2, 2\)$"),
+    case("experiments.run_sweep: threads 0",
+         lambda tmp_path: experiments.run_sweep(sweep(), tmp_path / "s.json", threads=0), ValueError,
+         r"^threads must be an int >= 1 or None, got 0$"),
+    case("experiments.load_sweep: not JSON", lambda tmp_path: experiments.load_sweep(write(tmp_path, "{runs: [")),
+         ValueError, r"runs.json is not an lrcourse sweep file \(not JSON: Expecting property name"),
+    case("experiments.load_or_run: an unknown sweep", lambda: experiments.load_or_run("warmup"), ValueError,
+         r"^name must be one of \('schedules',"),
+    case("experiments.cache_path: a name, not a Sweep", lambda: experiments.cache_path("schedules"), TypeError,
+         r"^sweep must be a Sweep \(one of experiments.SWEEPS\), got str$"),
+    case("experiments.main: an unknown sweep", lambda: experiments.main(["run", "nothing"]), SystemExit, "2"),
 ]
 
 

@@ -35,7 +35,7 @@ def momentum(params):
 
 
 def plateau(optimizer):
-    """Halves the rate unless the test loss falls by half: at almost every epoch."""
+    """Halves the rate unless the validation loss falls by half: at almost every epoch."""
     return ReduceLROnPlateau(optimizer, patience=0, factor=0.5, threshold=0.5)
 
 
@@ -43,7 +43,8 @@ def plateau(optimizer):
 SCHEDULES = {
     "reference schedule per epoch": dict(scheduler=Cosine(0.05, 0.005, NUM_EPOCHS), optimizer=momentum),
     "StepLR per epoch": dict(scheduler=lambda opt: StepLR(opt, step_size=2, gamma=0.5), optimizer=momentum),
-    "ReduceLROnPlateau per epoch": dict(scheduler=lambda opt: plateau(opt), optimizer=momentum),
+    "ReduceLROnPlateau per epoch": dict(scheduler=lambda opt: plateau(opt), optimizer=momentum,
+                                        valid_iter=image_data(seed=1)[1]),
     "reference schedule per step": dict(scheduler=Warmup(Cosine(0.05, 0.0, 15), 5), interval="step",
                                         optimizer=momentum),
     "OneCycleLR per step": dict(scheduler=lambda opt: OneCycleLR(opt, 0.1, total_steps=15), interval="step",
@@ -87,9 +88,11 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(name, tmp_path
 
     path = tmp_path / "run.pt"
     train_iter, test_iter = image_data()
-    # 3 training batches + 1 test batch per epoch: call 10 is epoch 2's second training batch
+    # 3 training batches + 1 test batch (+ 1 validation batch) per epoch: stop at epoch 2's second batch
+    per_epoch = 3 + 1 + ("valid_iter" in SCHEDULES[name])
     with pytest.raises(TrainingInterrupted) as stop:
-        fit(lenet(seed=0), train_iter, test_iter, num_epochs=NUM_EPOCHS, seed=1, loss=stopping_loss(10),
+        fit(lenet(seed=0), train_iter, test_iter, num_epochs=NUM_EPOCHS, seed=1,
+            loss=stopping_loss(2 * per_epoch + 2),
             checkpoint=path, **quiet(**SCHEDULES[name]))
     assert stop.value.history.num_epochs == 2 and stop.value.history.interrupted[0] == 2
     assert last_history() is stop.value.history

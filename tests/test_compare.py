@@ -1,222 +1,184 @@
-"""lrcourse.compare: the comparison over seeds, its data file and its statistics."""
-import json
+"""lrcourse.compare: t intervals, paired differences, Holm, tuned peaks and verdicts, against scipy."""
 import math
-import re
 import statistics
-from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
-from torch import nn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 
-from lrcourse import TensorLoader
+from lrcourse.compare import (best_peaks, compare_at_peaks, death_rate, good_region, holm, paired_difference,
+                              rate_curves, seeds_needed, t_interval, verdict_table)
+from lrcourse.plotting import PNGFigure, plot_differences, plot_rate_curves
 
-from lrcourse.compare import (DEAD_ACC, FIELDS, RESULTS, STRATEGIES, compare_to_best, is_dead, load_runs,
-                              run_comparison, save_runs, summarize, summary_table)
-from lrcourse.plotting import mean_std
-from tiny import make_data, make_net
-
-
-def record(strategy, seed, test_acc, diverged=False, seconds=1.0):
-    return dict(strategy=strategy, seed=seed, train_loss=0.5, train_acc=0.8, test_acc=test_acc,
-                best_test_acc=test_acc, seconds=seconds, diverged=diverged)
+accuracies = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 
 
-RECORDS = [record("a", 0, 0.90), record("a", 1, 0.92), record("a", 2, 0.91),
-           record("b", 0, 0.80), record("b", 1, 0.84, diverged=True, seconds=3.0), record("b", 2, 0.82),
-           record("c", 0, 0.905), record("c", 1, 0.915), record("c", 2, 0.895)]
+def run(strategy, lr, seed, valid_acc, test_acc=None, dead=None):
+    test_acc = valid_acc if test_acc is None else test_acc
+    return dict(strategy=strategy, seed=seed, lr=lr, valid_acc=valid_acc, test_acc=test_acc, train_loss=0.3,
+                dead=valid_acc <= 0.15 if dead is None else dead, seconds=1.0)
 
 
-def test_summarize_gives_mean_and_sample_std_per_strategy_in_order():
-    s = summarize(RECORDS)
-    assert list(s) == ["a", "b", "c"]
-    assert s["a"]["n"] == 3 and s["a"]["values"] == [0.90, 0.92, 0.91]
-    assert s["a"]["mean"] == pytest.approx(0.91)
-    assert s["a"]["std"] == pytest.approx(statistics.stdev([0.90, 0.92, 0.91]))
-    assert s["b"]["diverged"] == 1 and s["a"]["diverged"] == 0
-    assert s["b"]["seconds"] == pytest.approx(5 / 3)
-    assert summarize([record("x", 0, 0.5)])["x"]["std"] == 0.0
+def sweep_runs(offsets: dict, lrs=(0.1, 0.2, 0.4), seeds=range(5), dead=()):
+    """Strategy s at rate lr, seed k: 0.80 + offsets[s][lr] + 0.003 k (the same seed effect for all)."""
+    out = []
+    for name, by_lr in offsets.items():
+        for lr in lrs:
+            for k in seeds:
+                acc = 0.1 if (name, lr, k) in dead else 0.80 + by_lr[lr] + 0.003 * k
+                out.append(run(name, lr, k, acc, acc - 0.01))
+    return out
 
 
-def test_compare_to_best_uses_twice_welchs_standard_error():
-    s = summarize(RECORDS)
-    c = compare_to_best(s)
-    assert c["a"] == dict(gap=0.0, two_se=pytest.approx(2 * math.sqrt(2 * s["a"]["std"] ** 2 / 3)),
-                          beyond_noise=False)
-    two_se_b = 2 * math.sqrt(s["a"]["std"] ** 2 / 3 + s["b"]["std"] ** 2 / 3)
-    assert c["b"]["gap"] == pytest.approx(0.09) and c["b"]["two_se"] == pytest.approx(two_se_b)
-    assert c["b"]["beyond_noise"]                 # 0.09 against 2·se ≈ 0.026
-    assert not c["c"]["beyond_noise"]             # 0.005 against 2·se ≈ 0.014
+# ---------------------------------------------------------------- the statistics against scipy
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(accuracies, min_size=2, max_size=12), st.sampled_from([0.9, 0.95, 0.99]))
+def test_t_interval_equals_scipys(values, confidence):
+    mean, low, high = t_interval(values, confidence)
+    assert mean == pytest.approx(np.mean(values), abs=1e-12)
+    if statistics.stdev(values) > 1e-12:
+        lo, hi = stats.t.interval(confidence, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+        assert (low, high) == pytest.approx((lo, hi), rel=1e-9, abs=1e-12)
 
 
-def test_a_single_run_is_never_beyond_the_noise():
-    c = compare_to_best(summarize([record("a", 0, 0.9), record("b", 0, 0.1), record("b", 1, 0.2)]))
-    assert c["b"]["gap"] == pytest.approx(0.75) and math.isnan(c["b"]["two_se"])
-    assert not c["b"]["beyond_noise"]
+def test_t_interval_with_five_seeds_uses_t_not_two():
+    values = [0.88, 0.89, 0.87, 0.90, 0.86]
+    mean, low, high = t_interval(values)
+    assert (high - low) / 2 == pytest.approx(2.776445 * statistics.stdev(values) / math.sqrt(5), rel=1e-6)
+    assert t_interval([0.5]) [0] == 0.5 and math.isnan(t_interval([0.5])[1])
 
 
-def test_compare_to_best_lower_is_better():
-    s = summarize(RECORDS, metric="train_loss")
-    assert all(v["gap"] == 0 for v in compare_to_best(s, higher_is_better=False).values())
-    c = compare_to_best(summarize(RECORDS), higher_is_better=False)
-    assert c["b"]["gap"] == 0 and c["a"]["gap"] == pytest.approx(0.09)
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(accuracies, accuracies), min_size=2, max_size=10))
+def test_paired_difference_equals_scipys_paired_t_test(pairs):
+    a = {s: x for s, (x, _) in enumerate(pairs)}
+    b = {s: y for s, (_, y) in enumerate(pairs)}
+    d = paired_difference(a, b)
+    diffs = [x - y for x, y in pairs]
+    assert d["n"] == len(pairs) and d["mean"] == pytest.approx(np.mean(diffs), abs=1e-12)
+    if statistics.stdev(diffs) > 1e-9:
+        assert d["p"] == pytest.approx(stats.ttest_rel([x for x, _ in pairs], [y for _, y in pairs]).pvalue,
+                                       rel=1e-6, abs=1e-12)
+        lo, hi = stats.t.interval(0.95, len(diffs) - 1, loc=np.mean(diffs), scale=stats.sem(diffs))
+        assert (d["low"], d["high"]) == pytest.approx((lo, hi), rel=1e-9, abs=1e-12)
 
 
-def test_save_and_load_keep_every_record_and_say_what_produced_them(tmp_path):
-    path = tmp_path / "sub" / "runs.json"
-    save_runs(path, RECORDS, command="python x.py", num_epochs=10, note="test")
-    data = load_runs(path)
-    assert data["runs"] == RECORDS
-    assert data["command"] == "python x.py" and data["num_epochs"] == 10 and data["note"] == "test"
-    assert data["machine"] and len(data["date"]) == 10
+def test_pairing_removes_the_seed_effect_that_an_unpaired_comparison_cannot():
+    # b is a shifted by 0.004 on every seed, but the seeds spread by 0.02: only pairing sees it
+    a = {s: 0.85 + 0.01 * s for s in range(5)}
+    b = {s: v - 0.004 + (0.0005 if s % 2 else -0.0005) for s, v in a.items()}
+    d = paired_difference(a, b)
+    assert d["low"] > 0 and d["p"] < 0.001
+    assert stats.ttest_ind(list(a.values()), list(b.values())).pvalue > 0.5  # unpaired: lost in the spread
 
 
-@pytest.mark.parametrize("content, match", [
-    ({"format": "other", "runs": []}, "is not an lrcourse comparison file"),
-    ([1, 2], "is not an lrcourse comparison file"),
-    ({"format": "lrcourse-comparison-1", "runs": [{"strategy": "a"}]}, r"run 0 must hold exactly the fields"),
-])
-def test_load_runs_rejects_other_files(tmp_path, content, match):
-    path = tmp_path / "bad.json"
-    path.write_text(json.dumps(content))
-    with pytest.raises(ValueError, match=match):
-        load_runs(path)
+def test_paired_difference_uses_the_common_seeds_only():
+    d = paired_difference({0: 0.9, 1: 0.8, 2: 0.7, 7: 0.0}, {0: 0.8, 1: 0.7, 2: 0.65, 9: 1.0})
+    assert d["seeds"] == [0, 1, 2] and d["mean"] == pytest.approx((0.1 + 0.1 + 0.05) / 3)
+    assert paired_difference({0: 1.0, 1: 2.0}, {0: 1.0, 1: 2.0})["p"] == 1.0  # no difference at all
+    assert paired_difference({0: 1.5, 1: 2.5}, {0: 1.0, 1: 2.0})["p"] == 0.0  # the same difference twice
 
 
-def test_save_runs_rejects_incomplete_records(tmp_path):
-    bad = dict(RECORDS[0])
-    del bad["seconds"]
-    with pytest.raises(ValueError, match=r"records\[1\] must hold exactly the fields"):
-        save_runs(tmp_path / "x.json", [RECORDS[0], bad], command="c", num_epochs=1)
+def test_holm_by_hand():
+    # sorted 0.01, 0.03, 0.04 of m = 3: 0.03, 0.06, max(0.06, 0.04) = 0.06
+    assert holm({"a": 0.04, "b": 0.01, "c": 0.03}) == pytest.approx({"a": 0.06, "b": 0.03, "c": 0.06})
+    assert holm({"a": 0.6, "b": 0.5}) == {"a": 1.0, "b": 1.0} and holm({}) == {}
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="metric must be one of"):
-        summarize(RECORDS, metric="seed")
-    with pytest.raises(ValueError, match="summary must hold at least one strategy"):
-        compare_to_best({})
-    train_iter, test_iter = make_data()
-    with pytest.raises(ValueError, match="strategies must name at least one strategy"):
-        run_comparison({}, [0], train_iter, test_iter, num_epochs=1)
-    with pytest.raises(ValueError, match="seeds must hold at least one seed"):
-        run_comparison(STRATEGIES, [], train_iter, test_iter, num_epochs=1)
-    with pytest.raises(ValueError, match="seed must be an int"):
-        run_comparison(STRATEGIES, [-1], train_iter, test_iter, num_epochs=1)
-    with pytest.raises(TypeError, match=r"strategies\['x'\] must be a function"):
-        run_comparison({"x": 0.3}, [0], train_iter, test_iter, num_epochs=1)
+def test_death_rate_counts():
+    assert death_rate([run("a", 0.1, s, 0.1 if s < 2 else 0.8) for s in range(5)]) == "2 of 5"
 
 
-def test_run_comparison_trains_each_strategy_on_each_seed_from_the_same_weights():
-    train_iter, test_iter = make_data()
-    strategies = {"constant": lambda seed, n, it: dict(lr=0.5),
-                  "step": lambda seed, n, it: dict(lr=0.5, interval="step",
-                                                   scheduler=lambda t: 0.5 / (1 + t))}
-    done = []
-    records = run_comparison(strategies, [0, 1], train_iter, test_iter, num_epochs=2, net_fn=make_net,
-                             progress=done.append)
-    assert done == records
-    assert [(r["strategy"], r["seed"]) for r in records] == [("constant", 0), ("constant", 1),
-                                                             ("step", 0), ("step", 1)]
-    assert all(set(r) == set(FIELDS) and not r["diverged"] and r["seconds"] > 0 for r in records)
-    # the same seed and strategy again: the same numbers (seeded weights and batches)
-    again = run_comparison({"constant": strategies["constant"]}, [1], train_iter, test_iter, num_epochs=2,
-                           net_fn=make_net)
-    assert {k: v for k, v in again[0].items() if k != "seconds"} == \
-        {k: v for k, v in records[1].items() if k != "seconds"}
+# ---------------------------------------------------------------- curves, peaks, verdicts
+
+OFFSETS = {"good": {0.1: 0.02, 0.2: 0.06, 0.4: 0.055},
+           "worse": {0.1: 0.01, 0.2: 0.04, 0.4: 0.045},   # best at 0.4, the grid's edge
+           "same": {0.1: 0.0, 0.2: 0.06, 0.4: 0.0}}
 
 
-def test_a_diverged_run_is_recorded_not_dropped():
-    train_iter, test_iter = make_data()
-    # the squared-logit term grows geometrically at this rate until it overflows (as in test_training)
-    loss = lambda y_hat, y: nn.functional.cross_entropy(y_hat, y) + (y_hat ** 2).mean()  # noqa: E731
-    records = run_comparison({"huge": lambda seed, n, it: dict(lr=1e3, loss=loss)}, [0], train_iter,
-                             test_iter, num_epochs=50, net_fn=make_net)
-    assert records[0]["diverged"] and records[0]["seconds"] > 0
+def test_rate_curves_count_the_dead_apart_from_the_mean():
+    runs = sweep_runs(OFFSETS, dead={("good", 0.4, 0), ("good", 0.4, 3)})
+    point = rate_curves(runs)["good"][2]
+    assert point["lr"] == 0.4 and point["n"] == 5 and point["dead"] == 2 and len(point["values"]) == 3
+    assert point["mean"] == pytest.approx(0.855 + 0.003 * (1 + 2 + 4) / 3)
+    assert [p["lr"] for p in rate_curves(runs)["same"]] == [0.1, 0.2, 0.4]
 
 
-@pytest.mark.parametrize("name", list(STRATEGIES))
-def test_every_chapter_strategy_gives_fit_arguments(name):
-    gen = torch.Generator().manual_seed(0)
-    images = TensorLoader(torch.rand(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen),
-                          16, shuffle=True)
-    kwargs = STRATEGIES[name](0, 10, images)
-    assert set(kwargs) <= {"lr", "scheduler", "interval", "monitor"}
-    assert "lr" in kwargs or "scheduler" in kwargs
+def test_best_peaks_avoid_rates_that_lost_a_seed_and_flag_the_edge():
+    runs = sweep_runs(OFFSETS, dead={("good", 0.2, 4)})  # good's highest mean is at 0.2, which lost a seed
+    peaks = best_peaks(runs)
+    assert peaks["good"]["lr"] == 0.4 and peaks["good"]["dead"] == 0 and peaks["good"]["at_edge"]
+    assert peaks["worse"]["lr"] == 0.4 and peaks["worse"]["at_edge"]
+    assert peaks["same"]["lr"] == 0.2 and not peaks["same"]["at_edge"]
+    every = {(n, lr, k) for n in ["same"] for lr in (0.1, 0.2, 0.4) for k in range(5) if lr != 0.2 or k == 0}
+    assert best_peaks(sweep_runs(OFFSETS, dead=every))["same"]["lr"] == 0.2  # fewest deaths
 
 
-def test_a_run_at_chance_is_dead_even_with_a_finite_loss():
-    assert not is_dead(record("a", 0, 0.86))
-    assert is_dead(record("a", 0, 0.10))            # ReLU units died: ln 10 loss, one class predicted
-    assert is_dead(record("a", 0, DEAD_ACC))
-    assert is_dead(record("a", 0, 0.5, diverged=True))
-    assert is_dead(record("a", 0, float("nan")))
-    s = summarize(RECORDS + [record("d", 0, 0.1), record("d", 1, 0.88)])
-    assert s["d"]["alive"] == [False, True] and s["d"]["dead"] == 1 and s["d"]["mean"] == pytest.approx(0.49)
+def test_compare_at_peaks_gives_paired_verdicts_with_holm():
+    result = compare_at_peaks(sweep_runs(OFFSETS))
+    assert [e["verdict"] for e in result.values()] == ["reference", "worse", "within the noise"]
+    assert all(e["reference"] == "good" and e["comparisons"] == 2 for e in result.values())
+    worse = result["worse"]
+    assert worse["diff"]["mean"] == pytest.approx(-0.015) and worse["diff"]["high"] < 0
+    assert worse["p_holm"] >= worse["p"] and result["good"]["diff"] is None
+    assert result["same"]["diff"]["mean"] == pytest.approx(0.0, abs=1e-12)
 
 
-def test_summary_table_gives_every_strategy_its_gap_and_its_living_runs():
-    recs = RECORDS + [record("d", 0, 0.1), record("d", 1, 0.88)]
-    table = summary_table(recs, caption="cap")
-    assert table.header == ["strategy", "runs", "dead", "test acc", "test acc, living", "gap to best", "2·se",
-                            "s/run"]
-    rows = {r[0]: r for r in table.rows}
-    assert list(rows) == ["a", "b", "c", "d"] and table.caption == "cap"
-    assert rows["a"][5:7] == ["best", ""] and rows["a"][3] == "0.910\u00a0±\u00a00.010"
-    s = summarize(recs)
-    two_se_b = 2 * math.sqrt(s["a"]["std"] ** 2 / 3 + s["b"]["std"] ** 2 / 3)
-    assert rows["b"][5] == "-0.090 *" and rows["b"][6] == f"{two_se_b:.3f}"
-    assert not rows["c"][5].endswith("*")
-    assert rows["d"][2] == "1" and rows["d"][4] == "0.880"     # one living run: its value alone
-    assert rows["b"][7] == "2"                                  # (1 + 3 + 1) / 3 s
+def test_compare_at_peaks_pairs_only_seeds_where_both_lived():
+    runs = sweep_runs(OFFSETS, dead={("worse", 0.4, s) for s in range(4)})
+    result = compare_at_peaks(runs, peaks={"good": 0.2, "worse": 0.4, "same": 0.2})
+    assert result["worse"]["verdict"] == "no living pair" and result["worse"]["dead"] == 4
+    with pytest.raises(ValueError, match=r"^peaks\['good'\] = 0.3 is not a rate the runs hold"):
+        compare_at_peaks(runs, peaks={"good": 0.3})
 
 
-def test_plot_comparison_draws_the_living_runs_and_counts_the_dead():
-    from lrcourse import plot_comparison
-    from lrcourse.plotting import PNGFigure
+def test_good_region_spans_the_rates_near_the_best():
+    region = good_region(sweep_runs(OFFSETS), tolerance=0.01)
+    assert region["good"]["rates"] == [0.2, 0.4] and region["good"]["width"] == 2
+    assert region["same"]["rates"] == [0.2] and region["same"]["width"] == 1
+    assert good_region(sweep_runs(OFFSETS), tolerance=0.05)["good"]["rates"] == [0.1, 0.2, 0.4]
 
-    s = summarize(RECORDS + [record("d", 0, 0.1), record("d", 1, 0.1)])
-    fig = plot_comparison(s, title="t")
-    (ax,) = fig.axes
-    labels = [t.get_text() for t in ax.get_yticklabels()]
-    assert labels == ["d (2 of 2 dead)", "c", "b (1 of 3 dead)", "a"]   # first strategy on top
-    dots = [line for line in ax.lines if line.get_marker() == "o"]
-    assert sorted(x for line in dots for x in line.get_xdata()) == \
-        sorted(r["test_acc"] for r in RECORDS if not r["diverged"])
-    low, high = ax.get_xlim()
-    assert low < 0.80 and high > 0.92 and low > 0.1            # the dead runs do not stretch the axis
+
+def test_seeds_needed_is_the_first_n_whose_interval_excludes_zero():
+    diff = dict(mean=0.004, sd=0.006)
+    n = seeds_needed(diff)
+    half = lambda k: stats.t.ppf(0.975, k - 1) * 0.006 / math.sqrt(k)  # noqa: E731
+    assert half(n) < 0.004 <= half(n - 1)
+
+
+def test_verdict_table_and_figures():
+    runs = sweep_runs(OFFSETS, dead={("good", 0.1, 2)})
+    table = verdict_table(runs, caption="c")
+    assert [row[0] for row in table.rows] == list(OFFSETS) and table.rows[0][7] == "reference"
+    assert table.rows[1][1] == "0.4 (edge)" and "worse" in str(table) and "<table" in table._repr_html_()
+    fig = plot_rate_curves(rate_curves(runs), best_peaks(runs), title="t")
     assert isinstance(fig, PNGFigure) and fig.to_png().startswith(b"\x89PNG")
-    with pytest.raises(ValueError, match="summary must hold at least one strategy"):
-        plot_comparison({})
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == list(OFFSETS)
+    crosses = [line for line in fig.axes[0].lines if line.get_marker() == "x"]
+    assert len(crosses) == 1 and crosses[0].get_xdata()[0] == 0.1  # good lost a seed at 0.1
+    fig = plot_differences(compare_at_peaks(runs))
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[-1] == "good (0.2): reference" and fig.to_png().startswith(b"\x89PNG")
 
 
-# ---------------------------------------------------------------- the stored comparison and chapter 10
+@pytest.mark.parametrize("call, match", [
+    (lambda: t_interval([]), r"^values must hold at least one number, got none$"),
+    (lambda: t_interval([1.0, 2.0], 1.5), r"^confidence must be a number in \(0, 1\), got 1.5$"),
+    (lambda: paired_difference({0: 1.0}, {0: 2.0}), r"^a and b must share at least two seeds"),
+    (lambda: holm({"a": 1.5}), r"^p_values\['a'\] must be a number in \[0, 1\], got 1.5$"),
+    (lambda: rate_curves([]), r"^runs must hold at least one run, got none$"),
+    (lambda: rate_curves([{"strategy": "a"}]), r"^runs\[0\] must be a sweep's run"),
+    (lambda: rate_curves(sweep_runs(OFFSETS), metric="best"), r"^metric must be one of valid_acc"),
+    (lambda: good_region(sweep_runs(OFFSETS), tolerance=-1), r"^tolerance must be a number >= 0"),
+])
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
 
-CHAPTER_10 = Path(__file__).resolve().parents[1] / "chapters" / "10_which_schedule.ipynb"
 
-
-def test_the_stored_comparison_covers_every_strategy_on_at_least_five_seeds():
-    data = load_runs(RESULTS)
-    seeds = sorted({r["seed"] for r in data["runs"]})
-    assert len(seeds) >= 5 and seeds == list(range(len(seeds)))
-    assert [(r["strategy"], r["seed"]) for r in data["runs"]] == \
-        [(name, seed) for name in STRATEGIES for seed in seeds]
-    assert data["num_epochs"] == 10 and data["note"].startswith("60000 training and 10000 test")
-    assert data["command"].startswith("python benchmarks/compare_schedules.py") and data["machine"]
-    assert all(0 <= r["test_acc"] <= 1 and r["seconds"] > 0 for r in data["runs"])
-
-
-def test_chapter_10_quotes_only_numbers_of_the_stored_comparison():
-    runs = load_runs(RESULTS)["runs"]
-    allowed = set()
-    for metric in ("test_acc", "train_loss", "best_test_acc", "seconds"):
-        for s in summarize(runs, metric).values():
-            living = [v for v, alive in zip(s["values"], s["alive"]) if alive]
-            allowed.add(mean_std(s["values"]))
-            if len(living) > 1:
-                allowed.add(mean_std(living))
-    prose = "\n".join("".join(c["source"]) for c in json.loads(CHAPTER_10.read_text())["cells"]
-                      if c["cell_type"] == "markdown")
-    quoted = re.findall(r"\d+\.\d{3} ± \d+\.\d{3}", prose)
-    assert quoted, "chapter 10's prose quotes no mean ± std"
-    assert set(quoted) <= {a.replace("\u00a0", " ") for a in allowed}, \
-        f"not in the stored comparison: {sorted(set(quoted) - {a.replace(chr(160), ' ') for a in allowed})}"
+def test_paired_difference_wants_dicts():
+    with pytest.raises(TypeError, match=r"^a must be a dict \{seed: value\}, got list$"):
+        paired_difference([0.1, 0.2], {0: 0.1, 1: 0.2})

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import lrcourse
 import lrcourse.data as data
@@ -487,10 +489,59 @@ def test_load_fashion_mnist_seed(fake_fmnist_dir, no_system_copy):
     assert torch.allclose(a.sort().values, c.sort().values)  # same examples, other order
 
 
+# ------------------------------------------------------------------ the validation split
+
+def test_validation_split_is_stratified_disjoint_and_the_same_for_every_seed(fake_fmnist_dir, no_system_copy):
+    folder, arrays = fake_fmnist_dir
+    images, labels = arrays["train"]  # 50 images, labels i % 10: 5 per class
+    loaders = [load_fashion_mnist(8, root=folder, valid=20, seed=seed) for seed in (0, 1)]
+    (train_a, valid_a, test_a), (train_b, valid_b, _) = loaders
+    assert (train_a.num_examples, valid_a.num_examples, test_a.num_examples) == (30, 20, SMALL_TEST)
+    assert torch.bincount(valid_a.y, minlength=10).tolist() == [2] * 10  # stratified
+    assert torch.equal(valid_a.X, valid_b.X) and torch.equal(train_a.X, train_b.X)  # not the training seed's
+    assert not valid_a.shuffle and train_a.shuffle and train_a.seed == 0 and train_b.seed == 1
+    # every training image once, in one of the two splits: disjoint and complete
+    pixels = lambda X: sorted(map(bytes, (X.squeeze(1) * 255).round().to(torch.uint8).numpy()))  # noqa: E731
+    assert sorted(pixels(train_a.X) + pixels(valid_a.X)) == sorted(map(bytes, images))
+    assert not set(pixels(train_a.X)) & set(pixels(valid_a.X))
+
+
+def test_validation_split_with_a_limit_keeps_its_size(fake_fmnist_dir, no_system_copy):
+    train_iter, valid_iter, test_iter = load_fashion_mnist(8, root=fake_fmnist_dir[0], valid=10, limit=12)
+    assert (train_iter.num_examples, valid_iter.num_examples, test_iter.num_examples) == (12, 10, 12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=12, max_size=80), st.integers(1, 10), st.integers(0, 2**32))
+def test_stratified_split_gives_every_class_its_share(labels, valid, seed):
+    y = torch.tensor(labels)
+    counts = torch.bincount(y, minlength=5)
+    present = counts[counts > 0]
+    k = len(present)
+    share = [valid // k + (i < valid % k) for i in range(k)]
+    if any(s > c - 1 for s, c in zip(share, present.tolist())):
+        with pytest.raises(ValueError, match=r"^valid=\d+ asks \d+ examples of class"):
+            data.stratified_split(y, valid, seed=seed)
+        return
+    train_idx, valid_idx = data.stratified_split(y, valid, seed=seed)
+    assert sorted(train_idx.tolist() + valid_idx.tolist()) == list(range(len(labels)))
+    assert torch.bincount(y[valid_idx], minlength=5)[counts > 0].tolist() == share
+    again = data.stratified_split(y, valid, seed=seed)
+    assert torch.equal(again[1], valid_idx) and valid_idx.tolist() == sorted(valid_idx.tolist())
+
+
+@pytest.mark.skipif(not data.SYSTEM_DIR.is_dir(), reason="needs the system copy of Fashion-MNIST")
+def test_the_books_validation_split_holds_1000_images_of_each_class():
+    _, y = read_fashion_mnist("train")
+    train_idx, valid_idx = data.stratified_split(y, 10000)
+    assert torch.bincount(y[valid_idx]).tolist() == [1000] * 10 and len(train_idx) == 50000
+    assert valid_idx[:5].tolist() == data.stratified_split(y, 10000)[1][:5].tolist()
+
+
 @pytest.mark.parametrize("batch_size, kw, name", [
     (0, {}, "batch_size"), (2.5, {}, "batch_size"), (True, {}, "batch_size"),
     (8, dict(limit=0), "limit"), (8, dict(limit=-5), "limit"), (8, dict(limit=1.5), "limit"),
-    (8, dict(seed=-1), "seed"), (8, dict(seed="0"), "seed"),
+    (8, dict(seed=-1), "seed"), (8, dict(seed="0"), "seed"), (8, dict(valid=0), "valid"),
 ])
 def test_load_fashion_mnist_bad_arguments(fake_fmnist_dir, batch_size, kw, name):
     with pytest.raises(ValueError, match=rf"^{name} must be an int (>= |in )"):

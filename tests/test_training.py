@@ -133,16 +133,38 @@ def test_plateau_per_epoch_fed_the_monitored_metric():
             fed.append(metrics)
             return super().step(metrics, *a, **k)
 
+    valid_iter = make_data(seed=1)[1]  # other examples than the training and the test loader's
     # threshold 1.0 (relative): no epoch ever counts as better, so every epoch reduces
-    _, h = run(lambda opt: Recording(opt, mode="min", factor=0.5, patience=0, threshold=1.0))
+    _, h = run(lambda opt: Recording(opt, mode="min", factor=0.5, patience=0, threshold=1.0),
+               valid_iter=valid_iter)
     assert h.lr == pytest.approx([0.5, 0.25, 0.125, 0.0625])
-    assert fed == h.test_loss
+    assert fed == h.valid_loss and len(h.valid_loss) == NUM_EPOCHS and h.valid_loss != h.test_loss
     fed.clear()
-    _, h = run(lambda opt: Recording(opt, mode="max", factor=0.5, patience=0, threshold=1.0))
-    assert fed == h.test_acc
+    _, h = run(lambda opt: Recording(opt, mode="max", factor=0.5, patience=0, threshold=1.0),
+               valid_iter=valid_iter)
+    assert fed == h.valid_acc
     fed.clear()
     _, h = run(lambda opt: Recording(opt, mode="min", patience=0), monitor="train_loss")
-    assert fed == h.train_loss
+    assert fed == h.train_loss and h.valid_loss == [] and h.valid_acc == []
+    fed.clear()
+    with pytest.warns(UserWarning, match=r"^monitor='test_loss': ReduceLROnPlateau decides when to cut "
+                                         r"the rate on the test set") as caught:
+        _, h = run(lambda opt: Recording(opt, mode="min", patience=0), monitor="test_loss")
+    assert fed == h.test_loss and caught[0].filename == __file__  # the warning points at the caller
+
+
+def test_plateau_needs_a_validation_split_or_a_named_monitor():
+    bad(r"^ReduceLROnPlateau needs a metric to decide on: pass valid_iter", lr=0.1,
+        scheduler=lambda opt: ReduceLROnPlateau(opt))
+    bad(r"^monitor='valid_acc' needs valid_iter, got valid_iter=None$", lr=0.1, monitor="valid_acc",
+        scheduler=lambda opt: ReduceLROnPlateau(opt, "max"))
+
+
+def test_validation_split_is_evaluated_and_shown_in_the_summary():
+    valid_iter = make_data(seed=1)[1]
+    _, h = run(valid_iter=valid_iter, num_epochs=2)
+    assert len(h.valid_acc) == len(h.valid_loss) == 2 and all(0 <= a <= 1 for a in h.valid_acc)
+    assert f"valid acc {h.valid_acc[-1]:.3f}" in h.summary()
 
 
 def test_plateau_per_step_uses_the_batch_loss():

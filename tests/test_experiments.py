@@ -1,0 +1,236 @@
+"""lrcourse.experiments: sweeps defined once, run resumably, stored with provenance, loaded or computed."""
+import json
+import math
+
+import pytest
+import torch
+
+from lrcourse import experiments as ex
+from lrcourse import load_fashion_mnist
+from lrcourse.config import FULL, QUICK
+from lrcourse.experiments import (FIELDS, RESULTS_DIR, STRATEGIES, SWEEPS, Sweep, load_or_run, load_sweep,
+                                  run_one, run_sweep)
+
+
+def small(**kw):
+    """An MLP sweep on 256 training images: two strategies, two rates, two seeds, one epoch."""
+    args = dict(name="small", title="t", net="mlp", strategies=(("constant", (0.1, 0.4)), ("cosine", (0.2,))),
+                seeds=(0, 1), num_epochs=1, valid=100, limit=256)
+    args.update(kw)
+    return Sweep(**args)
+
+
+# ---------------------------------------------------------------- definitions
+
+def test_every_strategy_gives_fit_arguments_for_any_length():
+    for name, strategy in STRATEGIES.items():
+        for T, n in ((10, 196), (2, 8), (1, 3)):
+            kwargs = strategy.make(0.2, T, n)
+            assert set(kwargs) <= {"lr", "scheduler", "interval"}, name
+            assert strategy.formula
+
+
+def test_sized_keeps_the_grids_and_shrinks_the_rest():
+    full = SWEEPS["schedules"]
+    quick = full.sized(QUICK)
+    assert quick.grids == full.grids and quick.seeds == full.seeds[:QUICK.num_seeds]
+    assert (quick.num_epochs, quick.limit, quick.valid) == (QUICK.num_epochs, QUICK.limit, QUICK.valid)
+    assert full.sized(ex.profile()) is full or ex.profile().name == "quick"
+    assert quick.definition() != full.definition()
+
+
+def test_the_book_sweeps_follow_the_protocol():
+    for sweep in SWEEPS.values():
+        assert len(sweep.seeds) >= 5 and sweep.valid == 10000 and sweep.limit is None
+        assert all(len(grid) >= 4 for grid in sweep.grids.values())
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(net="resnet"), r"^net must be one of \('lenet', 'mlp'\), got 'resnet'$"),
+    (dict(strategies=()), r"^sweep 'small': strategies must name at least one strategy$"),
+    (dict(strategies=(("linear", (0.1,)),)), r"^strategy must be one of \("),
+    (dict(strategies=(("constant", ()),)), r"^sweep 'small': the grid of 'constant' is empty$"),
+    (dict(strategies=(("constant", (0.0,)),)), r"^lr must be a finite number > 0, got 0.0$"),
+    (dict(seeds=(0, 0)), r"^sweep 'small': seeds must be distinct and at least one, got \(0, 0\)$"),
+    (dict(num_epochs=0), r"^num_epochs must be an int >= 1, got 0$"),
+])
+def test_bad_sweeps(kw, match):
+    with pytest.raises(ValueError, match=match):
+        small(**kw)
+
+
+# ---------------------------------------------------------------- computing
+
+def test_a_sweep_in_two_shards_equals_one_run_and_resumes(tmp_path, monkeypatch):
+    sweep = small()
+    whole = run_sweep(sweep, tmp_path / "whole.json", progress=False)
+    assert [(r["strategy"], r["lr"], r["seed"]) for r in whole["runs"]] == sweep.runs()
+    assert all(set(r) == set(FIELDS) for r in whole["runs"])
+    prov = whole["provenance"]
+    assert prov["package_sha256"] == ex.package_hash() and prov["torch"] == torch.__version__
+    assert prov["threads"] >= 1 and prov["command"] and prov["device"] and prov["run_seconds"] > 0
+    assert whole["definition"] == sweep.definition() and not (tmp_path / "whole.runs.jsonl").exists()
+
+    path = tmp_path / "small.json"
+    assert run_sweep(sweep, path, shard=(0, 2), progress=False) is None  # the other shard's runs missing
+    log = [json.loads(line) for line in (tmp_path / "small.runs.jsonl").read_text().splitlines()]
+    assert len(log) == 1 + 3  # the header and every other run
+
+    calls = []
+    real = ex.run_one
+    monkeypatch.setattr(ex, "run_one", lambda *a: calls.append(a[1:4]) or real(*a))
+    data = run_sweep(sweep, path, shard=(1, 2), progress=False)
+    assert calls == [run for i, run in enumerate(sweep.runs()) if i % 2 == 1]  # nothing ran twice
+    strip = lambda runs: [{k: v for k, v in r.items() if k != "seconds"} for r in runs]  # noqa: E731
+    assert strip(data["runs"]) == strip(whole["runs"])  # seeded: the same numbers, bit for bit
+
+
+def test_an_interrupted_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
+    sweep, path = small(), tmp_path / "small.json"
+    real, calls = ex.run_one, []
+
+    def stop_at_third(*a):
+        calls.append(a[1:4])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a)
+
+    monkeypatch.setattr(ex, "run_one", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(sweep, path, progress=False)
+    monkeypatch.setattr(ex, "run_one", lambda *a: calls.append(a[1:4]) or real(*a))
+    data = run_sweep(sweep, path, progress=False)
+    assert calls[3:] == sweep.runs()[2:] and len(data["runs"]) == len(sweep.runs())
+
+
+def test_a_log_of_another_definition_is_set_aside_not_mixed_in(tmp_path, capsys):
+    path = tmp_path / "small.json"
+    run_sweep(small(seeds=(0,)), path, shard=(0, 2), progress=False)  # leaves a log of seed 0 only
+    data = run_sweep(small(), path, progress=False)
+    assert len(data["runs"]) == len(small().runs())
+    assert "was written for another definition of the sweep: moved to small.runs.jsonl.stale-" in \
+        capsys.readouterr().out
+    assert len(list(tmp_path.glob("small.runs.jsonl.stale-*"))) == 1
+
+
+def test_a_line_cut_by_a_crash_loses_only_that_run(tmp_path):
+    sweep, path = small(), tmp_path / "small.json"
+    run_sweep(sweep, path, shard=(0, 2), progress=False)
+    log = tmp_path / "small.runs.jsonl"
+    log.write_text(log.read_text() + '{"strategy": "cos')  # a write cut short
+    assert len(run_sweep(sweep, path, progress=False)["runs"]) == len(sweep.runs())
+
+
+def test_a_dead_run_is_recorded_with_nan_where_it_diverged():
+    sweep = small(strategies=(("constant", (1e6,)),), num_epochs=3)
+    loaders = load_fashion_mnist(256, valid=100, limit=256)
+    record = run_one(sweep, "constant", 1e6, 0, loaders)
+    assert record["dead"] and math.isnan(record["valid_acc"]) and math.isnan(record["train_loss"])
+
+
+# ---------------------------------------------------------------- loading
+
+def test_load_or_run_loads_a_matching_file_computes_otherwise_and_reruns_on_request(tmp_path, monkeypatch,
+                                                                                       capsys):
+    sweep = small()
+    monkeypatch.setitem(SWEEPS, "small", sweep)
+    monkeypatch.setattr(ex, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ex, "profile", lambda: FULL)
+    first = load_or_run("small", progress=False)
+    assert "computing sweep 'small' (no stored file matches its definition)" in capsys.readouterr().out
+    assert first.path == ex.cache_path(sweep) and len(first.runs) == len(sweep.runs())
+
+    (tmp_path / "results").mkdir()
+    stored = tmp_path / "results" / "small.json"
+    stored.write_text(first.path.read_text())
+    monkeypatch.setattr(ex, "run_sweep", lambda *a, **k: pytest.fail("a matching file must be loaded"))
+    assert load_or_run("small").path == stored and "loaded 6 runs of sweep 'small'" in capsys.readouterr().out
+
+    monkeypatch.undo()
+    monkeypatch.setitem(SWEEPS, "small", sweep)
+    monkeypatch.setattr(ex, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(ex, "profile", lambda: FULL)
+    monkeypatch.setenv("LRCOURSE_RERUN", "1")
+    again = load_or_run("small", progress=False)
+    assert "(LRCOURSE_RERUN asks for it)" in capsys.readouterr().out and again.path == ex.cache_path(sweep)
+
+
+@pytest.mark.parametrize("content, match", [
+    ("not json", r"is not an lrcourse sweep file \(not JSON"),
+    ('{"format": "other", "runs": []}', r"is not an lrcourse sweep file \(format 'lrcourse-sweep-1'"),
+    ('{"format": "lrcourse-sweep-1", "runs": [{"strategy": "a"}]}', r"run 0 must hold exactly the fields"),
+])
+def test_load_sweep_rejects_other_files(tmp_path, content, match):
+    path = tmp_path / "x.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_sweep(path)
+
+
+def test_load_sweep_names_what_differs_from_the_definition(tmp_path):
+    path = tmp_path / "small.json"
+    run_sweep(small(), path, progress=False)
+    with pytest.raises(ValueError, match=r"was computed for another definition of sweep 'small' "
+                                         r"\(they differ in num_epochs, seeds\)$"):
+        load_sweep(path, small(num_epochs=2, seeds=(0, 1, 2)))
+    data = json.loads(path.read_text())
+    data["runs"] = data["runs"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"does not hold exactly the runs of sweep 'small'$"):
+        load_sweep(path, small())
+
+
+def test_command_line_lists_the_sweeps(capsys):
+    assert ex.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in SWEEPS)
+
+
+# ---------------------------------------------------------------- the stored sweeps of the book
+
+def stored():
+    """(sweep, its records) for every stored sweep: the finished file, else the run log so far."""
+    out = []
+    for name, sweep in SWEEPS.items():
+        path, log = RESULTS_DIR / f"{name}.json", RESULTS_DIR / f"{name}.runs.jsonl"
+        if path.is_file():
+            result = load_sweep(path, sweep)  # raises for a stale file
+            out.append((sweep, result.runs, result.provenance))
+        elif log.is_file():
+            lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+            header = lines[0]
+            assert header["definition"] == sweep.definition(), f"{log.name} is stale"
+            out.append((sweep, [r for r in lines[1:] if set(r) == set(FIELDS)], header["provenance"]))
+    return out
+
+
+def test_every_stored_file_is_a_sweep_of_its_definition():
+    known = {f"{name}.json" for name in SWEEPS} | {f"{name}.runs.jsonl" for name in SWEEPS}
+    assert {p.name for p in RESULTS_DIR.iterdir() if p.is_file()} <= known, "a stored file of no sweep"
+    for sweep, runs, provenance in stored():
+        keys = [(r["strategy"], r["lr"], r["seed"]) for r in runs]
+        assert len(set(keys)) == len(keys) and set(keys) <= set(sweep.runs())
+        assert provenance["command"].startswith("python -m lrcourse.experiments run")
+        assert all(0 <= r["test_acc"] <= 1 or math.isnan(r["test_acc"]) for r in runs)
+
+
+def test_one_stored_run_recomputed_reproduces_its_numbers_on_the_cpu():
+    found = [(sweep, runs, prov) for sweep, runs, prov in stored() if runs]
+    if not found:
+        pytest.skip("no stored run yet")
+    sweep, runs, provenance = found[0]
+    if "cuda" in provenance["device"] or torch.cuda.is_available():
+        pytest.skip("stored on or recomputed with a GPU: the CPU's numbers differ")
+    record = runs[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(provenance["threads"])  # the thread count changes the order of the sums
+    try:
+        loaders = load_fashion_mnist(sweep.batch_size, valid=sweep.valid,
+                                                            limit=sweep.limit, device="cpu")
+        again = run_one(sweep, record["strategy"], record["lr"], record["seed"], loaders)
+    finally:
+        torch.set_num_threads(threads)
+    for key in ("valid_acc", "test_acc", "train_loss", "dead"):
+        assert again[key] == record[key], (key, again[key], record[key])
