@@ -14,7 +14,7 @@ QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
 # cached second copy of them has filled a CI disk before.
 PIP_FLAGS := --disable-pip-version-check --no-cache-dir
 
-.PHONY: book book-rerun test site-quick bench lock data chromium clean
+.PHONY: book book-rerun test site-quick bench results lock data chromium clean
 
 ## make book: run every chapter (full experiments) and build the HTML into _build/html
 ## (the execution cache does not see lrcourse/: scripts/book_inputs.py names the chapters
@@ -54,6 +54,16 @@ bench: $(BENCH) data
 	$(BIN)/python benchmarks/ui_overhead.py
 	$(BIN)/python benchmarks/playground_redraw.py
 	$(BIN)/python benchmarks/notebook_suite.py
+
+## make results: compute every stored sweep into lrcourse/results (python -m lrcourse.experiments);
+## resumable (an interrupted call goes on where it stopped); SHARDS processes of one thread each
+## share the runs, one per core by default
+SHARDS ?= $(shell nproc)
+results: $(STAMP) data
+	pids=; for i in $$(seq 0 $$(( $(SHARDS) - 1 ))); do \
+		$(BIN)/python -m lrcourse.experiments run all --shard $$i/$(SHARDS) --threads 1 & pids="$$pids $$!"; \
+	done; status=0; for p in $$pids; do wait $$p || status=1; done; exit $$status
+	$(BIN)/python -m lrcourse.experiments list
 
 $(BENCH): $(STAMP) requirements/bench.txt
 	$(BIN)/python -m pip install -q $(PIP_FLAGS) --no-deps -r requirements/bench.txt

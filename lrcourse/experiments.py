@@ -356,9 +356,8 @@ class SweepResult:
 
     def describe(self) -> str:
         p = self.provenance
-        return (f"{len(self.runs)} runs of sweep {self.definition['name']!r} from {self.path.name}, "
-                f"computed {p.get('finished', '?')} on {p.get('device', '?')} with {p.get('threads', '?')} "
-                f"thread(s), {p.get('run_seconds', 0) / 60:.0f} min of training")
+        return (f"{len(self.runs)} runs of sweep {self.definition['name']!r} ({self.path.name}, computed "
+                f"{p.get('finished', '?')} with {p.get('threads', '?')} thread(s) on {p.get('device', '?')})")
 
 
 def load_sweep(path, sweep: Sweep | None = None) -> SweepResult:

@@ -621,8 +621,10 @@ def plot_differences(result: dict, *, xlabel="test accuracy − reference", titl
 def results_table(runs: dict, *, label: str = "run", caption: str | None = None) -> Table:
     """Mean ± sample standard deviation over seeds: ``{label: [History, ...]}`` → :class:`Table`.
 
-    Columns: number of runs, final train loss, final train and test accuracy,
-    best test accuracy over the epochs, seconds per epoch. A run that
+    Columns: number of runs, final train loss, final train, validation
+    (when the runs had a validation split) and test accuracy, best test
+    accuracy over the epochs (a number to read, never to choose by), seconds
+    per epoch. A run that
     diverged counts with the values of its last finished epoch (or NaN).
     """
     _check_dict("runs", runs, "History or list of Histories", "entry")
@@ -633,17 +635,20 @@ def results_table(runs: dict, *, label: str = "run", caption: str | None = None)
         return values[-1] if values else nan
 
     rows = []
-    for name, histories in runs.items():
-        histories = histories if isinstance(histories, (list, tuple)) else [histories]
+    groups = [h if isinstance(h, (list, tuple)) else [h] for h in runs.values()]
+    valid = any(h.valid_acc for histories in groups for h in histories)
+    for name, histories in zip(runs, groups):
         if not histories:
             raise ValueError(f"runs[{name!r}] holds no History")
         rows.append([
             str(name), str(len(histories)),
             mean_std(last(h, "train_loss") for h in histories),
             mean_std(last(h, "train_acc") for h in histories),
+            *([mean_std(last(h, "valid_acc") for h in histories)] if valid else []),
             mean_std(last(h, "test_acc") for h in histories),
             mean_std(max(h.test_acc, default=nan) for h in histories),
             f"{sum(sum(h.epoch_time) for h in histories) / max(1, sum(h.num_epochs for h in histories)):.1f}",
         ])
-    header = [label, "runs", "train loss", "train acc", "test acc", "best test acc", "s/epoch"]
+    header = [label, "runs", "train loss", "train acc", *(["valid acc"] if valid else []), "test acc",
+              "best test acc", "s/epoch"]
     return Table(header, rows, caption)

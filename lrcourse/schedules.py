@@ -28,6 +28,7 @@ import math
 import numbers
 
 import numpy as np
+import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -255,7 +256,10 @@ class OneCycle(Schedule):
 
     Equals the rate of ``OneCycleLR(max_lr, total_steps, pct_start,
     anneal_strategy, div_factor=..., final_div_factor=...)`` for
-    ``t < total_steps`` (PyTorch raises after that; this stays at ``b``).
+    ``t < total_steps``. PyTorch's scheduler raises only when stepped to
+    ``t > total_steps`` (the rate of ``t = total_steps`` it still gives
+    continues the fall's formula past its end); this stays at ``b`` for every
+    ``t >= total_steps - 1``.
     PyTorch's also cycles the momentum; a schedule only gives the rate.
     """
 
@@ -349,7 +353,17 @@ class ScheduleLR(LRScheduler):
         return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule")}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore the counters and put the resumed update's rates back into the optimizer."""
+        """Restore the counters and put the resumed update's rates back into the optimizer.
+
+        PyTorch's own schedulers restore counters only; this one also writes
+        the rates, so it resumes exactly whether it was built before or after
+        ``optimizer.load_state_dict`` (built after, its constructor has set
+        the rate of update 0). A tensor rate (``SGD(lr=torch.tensor(...))``)
+        stays the same tensor, filled in place as PyTorch's schedulers do.
+        """
         self.__dict__.update({k: v for k, v in state_dict.items() if k != "schedule"})
         for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr

@@ -29,8 +29,9 @@ RECORD = ROOT / "_build" / ".book-inputs.json"
 
 
 def inputs():
-    """{path relative to the checkout: SHA-256 hex} of what every chapter imports or runs on."""
-    files = sorted(ROOT.glob("lrcourse/**/*.py")) + [ROOT / "requirements" / "lock.txt"]
+    """{path relative to the checkout: SHA-256 hex} of what every chapter imports, loads or runs on."""
+    files = sorted(ROOT.glob("lrcourse/**/*.py")) + sorted(ROOT.glob("lrcourse/results/*.json")) \
+        + [ROOT / "requirements" / "lock.txt"]
     return {str(f.relative_to(ROOT)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 

@@ -761,3 +761,37 @@ def test_every_schedule_is_a_schedule():
               Step(0.1, 1), Exponential(0.1, 0.5), Cosine(0.1, 0.0, 3), Warmup(Constant(0.1), 1),
               OneCycle(0.1, 10)):
         assert isinstance(s, Schedule) and callable(s)
+
+
+def test_schedulelr_load_state_dict_fills_a_tensor_rate_in_place():
+    """As PyTorch's schedulers update a tensor lr: the same tensor, the resumed update's value."""
+    schedule = Step(0.2, 2, 0.5)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=torch.tensor(0.2))
+    sched = ScheduleLR(opt, schedule)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    state = sched.state_dict()
+    opt2 = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=torch.tensor(0.2))
+    sched2 = ScheduleLR(opt2, schedule)
+    tensor = opt2.param_groups[0]["lr"]
+    sched2.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] is tensor and isinstance(tensor, torch.Tensor)
+    assert float(tensor) == pytest.approx(schedule(3)) and schedule(3) == 0.1  # a float32 tensor
+
+
+def test_onecycle_equals_pytorch_up_to_its_last_step_and_pytorch_raises_only_past_total_steps():
+    total = 10
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = OneCycleLR(opt, max_lr=1.0, total_steps=total)
+    rates = []
+    for _ in range(total + 1):  # PyTorch gives a rate for t = total_steps too
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if len(rates) <= total:
+            sched.step()
+    with pytest.raises(ValueError):
+        sched.step()  # t = total_steps + 1
+    ours = OneCycle(1.0, total)
+    assert ours.values(range(total)).tolist() == pytest.approx(rates[:total], rel=1e-12)
+    assert rates[total] > rates[total - 1] and ours(total) == ours(total - 1)  # PyTorch's rate rises again
