@@ -65,7 +65,8 @@ def t_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, fl
     mean = statistics.fmean(values)
     if len(values) < 2:
         return mean, math.nan, math.nan
-    half = stats.t.ppf((1 + confidence) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    t = float(stats.t.ppf((1 + confidence) / 2, len(values) - 1))
+    half = t * statistics.stdev(values) / math.sqrt(len(values))
     return mean, mean - half, mean + half
 
 

@@ -47,7 +47,7 @@ from .models import lenet, mlp
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
 __all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
-           "is_dead", "run_one", "run_sweep", "load_sweep", "load_or_run", "cache_path", "package_hash", "main"]
+           "is_dead", "extends", "run_one", "run_sweep", "load_sweep", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
 FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
@@ -173,7 +173,7 @@ class Sweep:
                                 for name, grid in self.strategies})
 
 
-GRID = (0.05, 0.1, 0.2, 0.4, 0.8)
+GRID = (0.1, 0.2, 0.4, 0.8)
 
 SWEEPS = {
     "schedules": Sweep(
@@ -243,8 +243,24 @@ def _key(record: dict) -> tuple:
     return (record["strategy"], float(record["lr"]), int(record["seed"]))
 
 
-def _read_log(log: Path, definition: dict) -> tuple[dict | None, list[dict]]:
-    """The header and the records of a sweep's run log; a log of another definition is set aside."""
+def extends(new: dict, old: dict) -> bool:
+    """True when definitions ``new`` and ``old`` differ only in which runs they hold (their seeds,
+    rates or strategies), everything else equal: a run both hold is the same computation."""
+    for name, d in (("new", new), ("old", old)):
+        if not isinstance(d, dict) or not isinstance(d.get("strategies"), dict):
+            raise TypeError(f"{name} must be a sweep's definition (Sweep.definition()), got {d!r}")
+    rest = lambda d: {k: v for k, v in d.items() if k not in ("strategies", "seeds")}  # noqa: E731
+    return rest(new) == rest(old) and all(new["strategies"][name]["formula"] == s["formula"]
+                                          for name, s in old["strategies"].items() if name in new["strategies"])
+
+
+def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
+    """The header and the records of a sweep's run log.
+
+    A log of a definition that ``sweep``'s :func:`extends` is carried over (its runs
+    that ``sweep`` still holds are kept, with their provenance); a log of
+    any other definition is set aside (renamed ``.stale-DATE``), never mixed in.
+    """
     if not log.is_file():
         return None, []
     parsed = []
@@ -254,12 +270,36 @@ def _read_log(log: Path, definition: dict) -> tuple[dict | None, list[dict]]:
         except json.JSONDecodeError:  # a line cut by a crash while writing: that run is computed again
             continue
     header, records = (parsed[0], parsed[1:]) if parsed else (None, [])
-    if not isinstance(header, dict) or header.get("definition") != definition:
-        stale = log.with_name(log.name + f".stale-{time.strftime('%Y%m%d-%H%M%S')}")
-        log.rename(stale)
-        print(f"{log.name} was written for another definition of the sweep: moved to {stale.name}")
-        return None, []
-    return header, [r for r in records if isinstance(r, dict) and set(r) == set(FIELDS)]
+    records = [r for r in records if isinstance(r, dict) and set(r) == set(FIELDS)]
+    definition = sweep.definition()
+    if isinstance(header, dict) and header.get("definition") == definition:
+        return header, records
+    if isinstance(header, dict) and isinstance(header.get("definition"), dict) \
+            and extends(definition, header["definition"]):
+        wanted = set(sweep.runs())
+        header = dict(header, definition=definition)
+        records = [r for r in records if _key(r) in wanted]
+        tmp = log.with_name(log.name + f".tmp-{os.getpid()}")
+        tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + records))
+        os.replace(tmp, log)
+        print(f"{log.name}: the sweep's seeds, rates or strategies changed; kept the {len(records)} runs "
+              "it still holds")
+        return header, records
+    stale = log.with_name(log.name + f".stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    log.rename(stale)
+    print(f"{log.name} was written for another definition of the sweep: moved to {stale.name}")
+    return None, []
+
+
+def _seed_log(log: Path, path: Path) -> None:
+    """Start a run log from a finished file, so that :func:`run_sweep` can extend it."""
+    try:
+        data = json.loads(path.read_text())
+        header = dict(format=FORMAT, definition=data["definition"], provenance=data["provenance"])
+        runs = data["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return
+    log.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + runs))
 
 
 def _append(log: Path, obj: dict) -> None:
@@ -293,7 +333,9 @@ def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: i
     """Compute ``sweep`` into ``path`` (``NAME.json``), resumably; returns the stored data once complete.
 
     Finished runs are appended to ``path``'s run log (``NAME.runs.jsonl``) as
-    they end; a later call skips them. ``shard=(i, k)`` runs only the runs
+    they end; a later call skips them. A sweep whose seeds, rates or
+    strategies changed (:func:`extends`) keeps the runs it still holds and
+    computes only the new ones. ``shard=(i, k)`` runs only the runs
     whose index is ``i`` modulo ``k``. ``threads``: torch's CPU threads
     (default: as set; a resumed log keeps the threads it was started with,
     since the thread count changes the arithmetic's order and so the
@@ -312,7 +354,12 @@ def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: i
     path.parent.mkdir(parents=True, exist_ok=True)
     log = path.with_name(path.stem + ".runs.jsonl")
     definition = sweep.definition()
-    header, records = _read_log(log, definition)
+    if not log.is_file() and path.is_file():
+        try:
+            return dataclasses.asdict(load_sweep(path, sweep)) | {"format": FORMAT}  # nothing to do
+        except ValueError:  # a finished sweep whose runs may have changed: go on from those it holds
+            _seed_log(log, path)
+    header, records = _read_log(log, sweep)
     if header is None:
         if threads is not None:
             torch.set_num_threads(threads)
@@ -333,14 +380,15 @@ def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: i
             bar.set_postfix_str(f"{strategy} {lr:g} seed {seed}", refresh=False)
             _append(log, run_one(sweep, strategy, lr, seed, loaders))
         bar.close()
-    _, records = _read_log(log, definition)
+    _, records = _read_log(log, sweep)
     if {_key(r) for r in records} >= set(sweep.runs()):
         data = _write_result(path, sweep, header, records)
         log.unlink(missing_ok=True)
         return data
-    if path.is_file():  # a complete file of this definition written by another shard
-        return load_sweep(path, sweep)
-    return None
+    try:  # a complete file of this definition written by another shard
+        return dataclasses.asdict(load_sweep(path, sweep)) | {"format": FORMAT} if path.is_file() else None
+    except ValueError:
+        return None
 
 
 # ---------------------------------------------------------------- loading

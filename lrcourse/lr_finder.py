@@ -200,8 +200,12 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
        is interpolated in log10(lr) between the two valley points around
        the crossing.
 
-    For a descent symmetric in log lr (a tanh step) halfway down is exactly
-    the steepest point, the rate Smith's rule is after. **Why it is robust:**
+    This is lrcourse's own variant of fastai's ``valley``, which picks its
+    point by index along the valley instead (see below). For a descent
+    symmetric in log lr (a tanh step) halfway down is exactly the steepest
+    point, the rate the steepest rule is after (fastai's ``steep``,
+    torch-lr-finder's suggestion); on a real, smoothed curve the descent is
+    lopsided and the two differ. **Why it is robust:**
     the steepest point is a derivative, the difference of two neighbouring
     noisy losses, so on a noisy curve it jumps to wherever the noise made one
     step large, and it depends on how many points are skipped at the ends.

@@ -587,9 +587,9 @@ def plot_rate_curves(curves: dict, peaks: dict | None = None, *, ncols: int = 4,
 def plot_differences(result: dict, *, xlabel="test accuracy − reference", title=None, figsize=None) -> PNGFigure:
     """One row per strategy: its paired difference to the reference with the 95 % interval.
 
-    ``result``: :func:`lrcourse.compare.compare_at_peaks`. A dot is one
-    seed's difference, the bar the interval of the mean; the dashed line is
-    no difference. Rows without a paired difference (the reference, too few
+    ``result``: :func:`lrcourse.compare.compare_at_peaks`. The dot is the
+    mean of the seeds' differences, the bar its 95 % interval; the dashed
+    line is no difference; red marks a verdict of 'worse' (after Holm). Rows without a paired difference (the reference, too few
     living pairs) say so in their label.
     """
     _check_dict("result", result, "comparison of a strategy", "strategy")

@@ -738,6 +738,8 @@ CASES = [
          r"^threads must be an int >= 1 or None, got 0$"),
     case("experiments.load_sweep: not JSON", lambda tmp_path: experiments.load_sweep(write(tmp_path, "{runs: [")),
          ValueError, r"runs.json is not an lrcourse sweep file \(not JSON: Expecting property name"),
+    case("experiments.extends: a definition that is no dict", lambda: experiments.extends(None, {}), TypeError,
+         r"^new must be a sweep's definition \(Sweep.definition\(\)\), got None$"),
     case("experiments.load_or_run: an unknown sweep", lambda: experiments.load_or_run("warmup"), ValueError,
          r"^name must be one of \('schedules',"),
     case("experiments.cache_path: a name, not a Sweep", lambda: experiments.cache_path("schedules"), TypeError,

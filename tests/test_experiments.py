@@ -105,12 +105,28 @@ def test_an_interrupted_sweep_goes_on_where_it_stopped(tmp_path, monkeypatch):
 
 def test_a_log_of_another_definition_is_set_aside_not_mixed_in(tmp_path, capsys):
     path = tmp_path / "small.json"
-    run_sweep(small(seeds=(0,)), path, shard=(0, 2), progress=False)  # leaves a log of seed 0 only
+    run_sweep(small(num_epochs=2), path, shard=(0, 2), progress=False)  # a half-done log of 2 epochs
     data = run_sweep(small(), path, progress=False)
     assert len(data["runs"]) == len(small().runs())
     assert "was written for another definition of the sweep: moved to small.runs.jsonl.stale-" in \
         capsys.readouterr().out
     assert len(list(tmp_path.glob("small.runs.jsonl.stale-*"))) == 1
+
+
+def test_a_grown_sweep_keeps_its_runs_and_computes_only_the_new_ones(tmp_path, monkeypatch):
+    path = tmp_path / "small.json"
+    first = run_sweep(small(), path, progress=False)
+    grown = small(strategies=(("constant", (0.1, 0.4, 0.8)), ("cosine", (0.2,))), seeds=(0, 1, 2))
+    assert ex.extends(grown.definition(), small().definition())
+    assert not ex.extends(small(num_epochs=2).definition(), small().definition())
+    real, calls = ex.run_one, []
+    monkeypatch.setattr(ex, "run_one", lambda *a: calls.append(a[1:4]) or real(*a))
+    data = run_sweep(grown, path, progress=False)
+    old = {(r["strategy"], r["lr"], r["seed"]) for r in first["runs"]}
+    assert sorted(calls) == sorted(set(grown.runs()) - old) and len(data["runs"]) == len(grown.runs())
+    assert [r for r in data["runs"] if (r["strategy"], r["lr"], r["seed"]) in old] == first["runs"]
+    calls.clear()
+    assert run_sweep(grown, path, progress=False)["runs"] == data["runs"] and calls == []  # nothing to do
 
 
 def test_a_line_cut_by_a_crash_loses_only_that_run(tmp_path):
@@ -234,3 +250,80 @@ def test_one_stored_run_recomputed_reproduces_its_numbers_on_the_cpu():
         torch.set_num_threads(threads)
     for key in ("valid_acc", "test_acc", "train_loss", "dead"):
         assert again[key] == record[key], (key, again[key], record[key])
+
+
+# ---------------------------------------------------------------- chapter 10 quotes the stored sweep
+
+CHAPTER_10 = RESULTS_DIR.parents[1] / "chapters" / "10_which_schedule.ipynb"
+
+
+def quotable(runs, definition, provenance) -> set:
+    """Every number chapter 10 may print in its prose, as the analysis functions give it."""
+    from scipy import stats
+
+    from lrcourse.compare import best_peaks, compare_at_peaks, good_region, rate_curves
+
+    out = set()
+
+    def add(x, *formats):
+        for f in formats:
+            out.add(format(x, f))
+            out.add(format(abs(x), f))
+
+    for metric in ("valid_acc", "test_acc", "seconds"):
+        for points in rate_curves(runs, metric).values():
+            for p in points:
+                add(p["mean"], ".3f", ".2f", ".1f")
+                if p["values"]:
+                    add(min(p["values"]), ".3f", ".1f")
+                    add(max(p["values"]), ".3f", ".1f")
+                if not math.isnan(p["low"]):
+                    add((p["high"] - p["low"]) / 2, ".3f")
+    for metric in ("valid_acc", "test_acc"):
+        for e in compare_at_peaks(runs, metric=metric).values():
+            add(e["mean"], ".3f")
+            if e["diff"]:
+                for key in ("mean", "low", "high", "sd"):
+                    add(e["diff"][key], ".3f", ".4f")
+                add(e["p_holm"], ".3f", ".2f")
+                add(e["p"], ".3f")
+    for peak in best_peaks(runs).values():
+        add(peak["lr"], "g")
+        add(peak["mean"], ".3f")
+    for r in good_region(runs).values():
+        for key in ("low", "high", "width"):
+            add(r[key], "g")
+    for r in runs:
+        add(r["test_acc"], ".3f")
+        add(r["valid_acc"], ".3f")
+    for lr in definition["strategies"]["constant"]["grid"]:
+        add(lr, "g")
+        add(lr / 10, "g")  # where the warmup and the cosine start and end
+        add(lr / 25, "g")  # where one-cycle starts
+    add(provenance["run_seconds"] / 3600, ".1f")  # hours of training
+    n = len(definition["seeds"])
+    for k in (n, 3):  # t quantiles the prose explains (five seeds, three seeds) and the normal one
+        add(stats.t.ppf(0.975, k - 1), ".2f")
+    add(stats.norm.ppf(0.975), ".2f")
+    m = len(definition["strategies"]) - 1
+    add(1 - 0.95 ** m, ".2f")
+    # the protocol's own constants: death threshold, good-region tolerance, confidence, quantile, decay
+    out |= {"0.15", "0.01", "0.005", "0.02", "0.05", "0.95", "0.975", "0.8", "0.9", "0.5", "0.3"}
+    return out
+
+
+def test_chapter_10_quotes_only_numbers_of_the_stored_sweep():
+    import re
+
+    path = RESULTS_DIR / "schedules.json"
+    if not path.is_file():
+        pytest.skip("the schedules sweep is not stored yet")
+    result = load_sweep(path, SWEEPS["schedules"])
+    allowed = quotable(result.runs, result.definition, result.provenance)
+    prose = "\n".join("".join(c["source"]) for c in json.loads(CHAPTER_10.read_text())["cells"]
+                      if c["cell_type"] == "markdown" and not "".join(c["source"]).startswith("<details>"))
+    prose = re.sub(r"`[^`]*`", "", prose)  # code and formulas in backticks are not quoted results
+    quoted = re.findall(r"(?<![\w.])[−+-]?\d+\.\d+", prose)
+    assert len(quoted) >= 10, "chapter 10's prose quotes hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+    assert not stray, f"numbers in chapter 10's prose that no analysis of the stored sweep gives: {stray}"
