@@ -42,7 +42,7 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 from .checks import check_choice, check_int, check_rate, check_seed
-from .config import QUICK, Profile, is_rerun, machine, profile
+from .config import QUICK, Profile, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
@@ -336,7 +336,8 @@ def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: i
     they end; a later call skips them. A sweep whose seeds, rates or
     strategies changed (:func:`extends`) keeps the runs it still holds and
     computes only the new ones. ``shard=(i, k)`` runs only the runs
-    whose index is ``i`` modulo ``k``. ``threads``: torch's CPU threads
+    whose index is ``i`` modulo ``k``. ``progress``: a bar with the ETA
+    (never under ``LRCOURSE_HEADLESS``). ``threads``: torch's CPU threads
     (default: as set; a resumed log keeps the threads it was started with,
     since the thread count changes the arithmetic's order and so the
     results). Returns None while other shards' runs are missing.
@@ -375,7 +376,7 @@ def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: i
     if todo:
         loaders = load_fashion_mnist(sweep.batch_size, valid=sweep.valid, limit=sweep.limit)
         bar = tqdm(todo, desc=f"{sweep.name} {i + 1}/{k}" if k > 1 else sweep.name, unit="run",
-                   disable=not progress)
+                   disable=not progress or is_headless())  # a book build shows no live widget
         for strategy, lr, seed in bar:
             bar.set_postfix_str(f"{strategy} {lr:g} seed {seed}", refresh=False)
             _append(log, run_one(sweep, strategy, lr, seed, loaders))
