@@ -100,7 +100,7 @@ def main() -> None:
               f"{machine()}")
         print(f"# batch 256, SGD, Fashion-MNIST 60000/10000, {args.pairs} interleaved rounds after one "
               "warm-up round; seconds: median [min-max]; ratio = d2l / lrcourse, per round")
-        print(f"{'net':<6} {'loop':<28} {'s/epoch':>20} {'ratio to d2l':>22}")
+        print(f"{'net':<6} {'loop':<34} {'s/epoch':>20} {'ratio to d2l':>22}")
         for name in args.nets:
             make = NETS[name]
             times = {side: [] for side in sides}
@@ -115,7 +115,7 @@ def main() -> None:
             for side, values in times.items():
                 ratios = [b / v for b, v in zip(base, values)]
                 ratio = "" if side.startswith("d2l") else spread(ratios, "x")
-                print(f"{name:<6} {side:<28} {spread(values):>20} {ratio:>22}", flush=True)
+                print(f"{name:<6} {side:<34} {spread(values):>20} {ratio:>22}", flush=True)
 
 
 if __name__ == "__main__":
