@@ -196,9 +196,8 @@ def compare_at_peaks(runs, peaks: dict | None = None, metric: str = "test_acc",
     strategies), 'no living pair' where fewer than two seeds lived in both.
     """
     runs = _check_runs(runs)
-    chosen = best_peaks(runs)
     if peaks is None:
-        peaks = {name: p["lr"] for name, p in chosen.items()}
+        peaks = {name: p["lr"] for name, p in best_peaks(runs).items()}
     by = _by_strategy(runs)
     for name, lr in peaks.items():
         if name not in by or float(lr) not in by[name]:

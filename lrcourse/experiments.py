@@ -279,9 +279,7 @@ def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
         wanted = set(sweep.runs())
         header = dict(header, definition=definition)
         records = [r for r in records if _key(r) in wanted]
-        tmp = log.with_name(log.name + f".tmp-{os.getpid()}")
-        tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + records))
-        os.replace(tmp, log)
+        _write_log(log, header, records)
         print(f"{log.name}: the sweep's seeds, rates or strategies changed; kept the {len(records)} runs "
               "it still holds")
         return header, records
@@ -289,6 +287,13 @@ def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
     log.rename(stale)
     print(f"{log.name} was written for another definition of the sweep: moved to {stale.name}")
     return None, []
+
+
+def _write_log(log: Path, header: dict, records: list) -> None:
+    """Replace the run log by ``header`` and ``records``, one JSON line each (atomically)."""
+    tmp = log.with_name(log.name + f".tmp-{os.getpid()}")
+    tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + records))
+    os.replace(tmp, log)
 
 
 def _seed_log(log: Path, path: Path) -> None:
@@ -299,7 +304,7 @@ def _seed_log(log: Path, path: Path) -> None:
         runs = data["runs"]
     except (json.JSONDecodeError, KeyError, TypeError):
         return
-    log.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + runs))
+    _write_log(log, header, runs)
 
 
 def _append(log: Path, obj: dict) -> None:
