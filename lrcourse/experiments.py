@@ -46,8 +46,8 @@ from .config import QUICK, Profile, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
-__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
-           "is_dead", "extends", "run_one", "run_sweep", "load_sweep", "load_or_run", "cache_path", "package_hash", "main"]
+__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
+           "is_dead", "extends", "run_one", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
 FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
@@ -71,6 +71,7 @@ class Strategy:
 
     formula: str
     make: object
+    optimizer: str = "SGD"  # what make's ``optimizer`` builds, when it builds one; plain SGD otherwise
 
 
 def _one_cycle(lr, num_epochs, steps_per_epoch):
@@ -83,6 +84,21 @@ def _warmup_cosine(lr, num_epochs, steps_per_epoch):
     steps = num_epochs * steps_per_epoch
     return dict(scheduler=Cosine(lr, lr / 10, max_update=steps, warmup_steps=round(0.3 * steps),
                                  warmup_begin_lr=lr / 10), interval="step")
+
+
+def _one_cycle_momentum(lr, num_epochs, steps_per_epoch):
+    steps = num_epochs * steps_per_epoch
+    return dict(lr=lr, interval="step", scheduler=lambda opt: OneCycleLR(opt, max_lr=lr, total_steps=steps))
+
+
+def _momentum_cosine(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9),
+                scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
+
+
+def _adam_cosine(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.Adam(params, lr=lr),
+                scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
 
 
 def _plateau(lr, num_epochs, steps_per_epoch):
@@ -106,7 +122,17 @@ STRATEGIES = {
     "plateau": Strategy("lr, halved after 2 epochs without a lower validation loss (patience 1), "
                         "at least lr/100", _plateau),
     "one-cycle": Strategy("per step: OneCycleLR(max_lr=lr, total_steps=N), momentum not cycled", _one_cycle),
+    # Chapters 7 and 8: momentum and Adam, each at peaks of its own scale.
+    "one-cycle, momentum cycled": Strategy(
+        "per step: OneCycleLR(max_lr=lr, total_steps=N) with its default momentum, 0.95 to 0.85 and back",
+        _one_cycle_momentum),
+    "momentum + cosine": Strategy("momentum 0.9; lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _momentum_cosine,
+                                  optimizer="SGD(momentum=0.9)"),
+    "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
+                              optimizer="Adam"),
 }
+SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
+             "one-cycle")  # the shapes of chapters 3-7, all plain SGD
 
 
 # ---------------------------------------------------------------- sweeps
@@ -115,7 +141,7 @@ STRATEGIES = {
 class Sweep:
     """One stored experiment: ``strategies`` (name -> grid of peak rates) × ``seeds``.
 
-    Every run trains ``NETS[net](seed)`` with SGD (``momentum``) at batch
+    Every run trains ``NETS[net](seed)`` with SGD (or the strategy's optimizer) at batch
     ``batch_size`` for ``num_epochs`` on ``load_fashion_mnist(batch_size,
     valid=valid, limit=limit)``. :meth:`sized` shrinks it for a profile;
     :meth:`definition` is what a stored file must match.
@@ -169,8 +195,14 @@ class Sweep:
         return dict(name=self.name, net=self.net, optimizer="SGD", batch_size=self.batch_size,
                     num_epochs=self.num_epochs, valid=self.valid, limit=self.limit, seeds=list(self.seeds),
                     channels_last=self.channels_last,
-                    strategies={name: dict(formula=STRATEGIES[name].formula, grid=[float(lr) for lr in grid])
-                                for name, grid in self.strategies})
+                    strategies={name: _strategy_definition(name, grid) for name, grid in self.strategies})
+
+
+def _strategy_definition(name: str, grid) -> dict:
+    """A strategy's entry in a definition; ``optimizer`` only where it is not the sweep's plain SGD."""
+    strategy = STRATEGIES[name]
+    entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
+    return entry | (dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {})
 
 
 GRID = (0.1, 0.2, 0.4, 0.8)
@@ -178,8 +210,16 @@ GRID = (0.1, 0.2, 0.4, 0.8)
 SWEEPS = {
     "schedules": Sweep(
         name="schedules", title="every schedule of chapters 3-7 at its own tuned peak (chapter 10)",
-        net="lenet", strategies=tuple((name, GRID) for name in STRATEGIES), seeds=(0, 1, 2, 3, 4),
+        net="lenet", strategies=tuple((name, GRID) for name in SCHEDULES), seeds=(0, 1, 2, 3, 4),
         num_epochs=10),
+    # The protocol of "schedules" (same net, data, epochs and seeds, so its runs pair with these):
+    # each optimizer on a grid of its own scale, momentum's ten times below plain SGD's.
+    "momentum": Sweep(
+        name="momentum", title="momentum and Adam at their own tuned peaks (chapters 7 and 8)", net="lenet",
+        strategies=(("one-cycle, momentum cycled", (0.05, 0.1, 0.2, 0.4)),
+                    ("momentum + cosine", (0.01, 0.02, 0.04, 0.08)),
+                    ("Adam + cosine", (0.001, 0.003, 0.01, 0.03))),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
 }
 
 
@@ -436,6 +476,30 @@ def load_sweep(path, sweep: Sweep | None = None) -> SweepResult:
         if {_key(r) for r in data["runs"]} != set(sweep.runs()):
             raise ValueError(f"{path} does not hold exactly the runs of sweep {sweep.name!r}")
     return SweepResult(data["runs"], data["definition"], data["provenance"], path)
+
+
+def join(*results: SweepResult) -> list[dict]:
+    """The runs of several stored sweeps as one list, for paired comparisons across them.
+
+    Runs pair only when they share the protocol: the same net, data split,
+    batch size, epochs and seeds (so the same initial weights and batch order).
+    ``ValueError`` when the definitions differ in anything but their name and
+    strategies, or when two sweeps hold a strategy of the same name.
+    """
+    if not results or not all(isinstance(r, SweepResult) for r in results):
+        raise TypeError(f"results must be one or more SweepResult (from load_or_run), got {results!r}")
+    protocol = lambda d: {k: v for k, v in d.items() if k not in ("name", "strategies")}  # noqa: E731
+    first, names = results[0].definition, set()
+    for result in results:
+        d = result.definition
+        if protocol(d) != protocol(first):
+            differ = sorted(k for k in set(protocol(d)) | set(protocol(first)) if d.get(k) != first.get(k))
+            raise ValueError(f"sweeps {first['name']!r} and {d['name']!r} do not pair: they differ in "
+                             f"{', '.join(differ)}")
+        if names & set(d["strategies"]):
+            raise ValueError(f"strategy {sorted(names & set(d['strategies']))[0]!r} is in two of the sweeps")
+        names |= set(d["strategies"])
+    return [run for result in results for run in result.runs]
 
 
 def _cache_dir() -> Path:

@@ -57,7 +57,7 @@ NOT_WALKED = {
     "checkpoint": {"FORMAT": "a constant", "CheckpointError": "an exception (test_checkpoint.py raises it)"},
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant",
                 "Param": "a record of a slider's range"},
-    "experiments": {"STRATEGIES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
+    "experiments": {"STRATEGIES": "a constant", "SCHEDULES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
                     "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
                     "SweepResult": "a record load_sweep fills", "package_hash": "no arguments",
                     "Strategy": "a record of a formula and the function that makes fit's arguments"},
@@ -744,6 +744,8 @@ CASES = [
          r"^name must be one of \('schedules',"),
     case("experiments.cache_path: a name, not a Sweep", lambda: experiments.cache_path("schedules"), TypeError,
          r"^sweep must be a Sweep \(one of experiments.SWEEPS\), got str$"),
+    case("experiments.join: records, not stored sweeps", lambda: experiments.join([{}]), TypeError,
+         r"^results must be one or more SweepResult \(from load_or_run\), got \(\[\{\}\],\)$"),
     case("experiments.main: an unknown sweep", lambda: experiments.main(["run", "nothing"]), SystemExit, "2"),
 ]
 

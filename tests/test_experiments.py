@@ -26,8 +26,28 @@ def test_every_strategy_gives_fit_arguments_for_any_length():
     for name, strategy in STRATEGIES.items():
         for T, n in ((10, 196), (2, 8), (1, 3)):
             kwargs = strategy.make(0.2, T, n)
-            assert set(kwargs) <= {"lr", "scheduler", "interval"}, name
+            assert set(kwargs) <= {"lr", "scheduler", "interval", "optimizer"}, name
             assert strategy.formula
+            # a strategy that builds its own optimizer names it in the sweep's definition
+            assert ("optimizer" in kwargs) == (strategy.optimizer != "SGD"), name
+
+
+def test_a_strategy_builds_the_optimizer_its_definition_names():
+    net = torch.nn.Linear(2, 2)
+    for name, kind, momentum in (("momentum + cosine", torch.optim.SGD, 0.9), ("Adam + cosine", torch.optim.Adam, None)):
+        opt = STRATEGIES[name].make(0.01, 10, 5)["optimizer"](net.parameters())
+        assert type(opt) is kind and opt.param_groups[0]["lr"] == 0.01
+        assert momentum is None or opt.param_groups[0]["momentum"] == momentum
+    entry = SWEEPS["momentum"].definition()["strategies"]
+    assert entry["Adam + cosine"]["optimizer"] == "Adam" and "optimizer" not in entry["one-cycle, momentum cycled"]
+    # OneCycleLR's default cycles the momentum of plain SGD: 0.95 at the start, 0.85 at the peak
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    sched = STRATEGIES["one-cycle, momentum cycled"].make(0.1, 2, 10)["scheduler"](opt)
+    assert opt.param_groups[0]["momentum"] == 0.95
+    for _ in range(5):  # the peak of 20 steps: step round(0.3 · 20) - 1 = 5
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.85) and opt.param_groups[0]["lr"] == pytest.approx(0.1)
 
 
 def test_sized_keeps_the_grids_and_shrinks_the_rest():
@@ -327,3 +347,19 @@ def test_chapter_10_quotes_only_numbers_of_the_stored_sweep():
     assert len(quoted) >= 10, "chapter 10's prose quotes hardly any result"
     stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
     assert not stray, f"numbers in chapter 10's prose that no analysis of the stored sweep gives: {stray}"
+
+
+def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
+    a = run_sweep(small(), tmp_path / "a.json", progress=False)
+    other = small(name="other", strategies=(("factor", (0.2,)),))
+    b = run_sweep(other, tmp_path / "b.json", progress=False)
+    joined = ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "b.json"))
+    assert joined == a["runs"] + b["runs"]
+    run_sweep(small(name="more", strategies=(("factor", (0.2,)),), seeds=(0, 1, 2)), tmp_path / "c.json",
+              progress=False)
+    with pytest.raises(ValueError, match=r"^sweeps 'small' and 'more' do not pair: they differ in seeds$"):
+        ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "c.json"))
+    with pytest.raises(ValueError, match=r"^strategy 'constant' is in two of the sweeps$"):
+        ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "a.json"))
+    with pytest.raises(TypeError, match=r"^results must be one or more SweepResult"):
+        ex.join(a)
