@@ -274,13 +274,14 @@ def test_one_stored_run_recomputed_reproduces_its_numbers_on_the_cpu():
 
 # ---------------------------------------------------------------- chapter 10 quotes the stored sweep
 
-CHAPTER_10 = RESULTS_DIR.parents[1] / "chapters" / "10_which_schedule.ipynb"
+CHAPTERS = RESULTS_DIR.parents[1] / "chapters"
 
 
 def quotable(runs, definition, provenance) -> set:
-    """Every number chapter 10 may print in its prose, as the analysis functions give it."""
+    """Every number a chapter may print in its prose about ``runs``, as the analysis functions give it."""
     from scipy import stats
 
+    from lrcourse import lr_values
     from lrcourse.compare import best_peaks, compare_at_peaks, good_region, rate_curves
 
     out = set()
@@ -307,46 +308,105 @@ def quotable(runs, definition, provenance) -> set:
                     add(e["diff"][key], ".3f", ".4f")
                 add(e["p_holm"], ".3f", ".2f")
                 add(e["p"], ".3f")
-    for peak in best_peaks(runs).values():
+    for name, peak in best_peaks(runs).items():
         add(peak["lr"], "g")
         add(peak["mean"], ".3f")
+        make = STRATEGIES[name].make(peak["lr"], definition["num_epochs"], 1)
+        if make.get("interval", "epoch") == "epoch" and make["scheduler"].__class__.__name__ != "function":
+            add(lr_values(make["scheduler"], range(definition["num_epochs"])).sum(), ".2f")  # its budget
     for r in good_region(runs).values():
         for key in ("low", "high", "width"):
             add(r[key], "g")
     for r in runs:
         add(r["test_acc"], ".3f")
         add(r["valid_acc"], ".3f")
-    for lr in definition["strategies"]["constant"]["grid"]:
-        add(lr, "g")
-        add(lr / 10, "g")  # where the warmup and the cosine start and end
-        add(lr / 25, "g")  # where one-cycle starts
+    for grid in (s["grid"] for s in definition["strategies"].values()):
+        for lr in grid:
+            add(lr, "g")
+            add(lr / 10, "g")  # where the warmup and the cosine start and end
+            add(lr / 25, "g")  # where one-cycle starts
     add(provenance["run_seconds"] / 3600, ".1f")  # hours of training
     n = len(definition["seeds"])
     for k in (n, 3):  # t quantiles the prose explains (five seeds, three seeds) and the normal one
         add(stats.t.ppf(0.975, k - 1), ".2f")
     add(stats.norm.ppf(0.975), ".2f")
-    m = len(definition["strategies"]) - 1
+    m = len({r["strategy"] for r in runs}) - 1
     add(1 - 0.95 ** m, ".2f")
     # the protocol's own constants: death threshold, good-region tolerance, confidence, quantile, decay
     out |= {"0.15", "0.01", "0.005", "0.02", "0.05", "0.95", "0.975", "0.8", "0.9", "0.5", "0.3"}
     return out
 
 
-def test_chapter_10_quotes_only_numbers_of_the_stored_sweep():
+def prose_numbers(chapter: str, sections: tuple | None = None) -> list:
+    """The decimal numbers of a chapter's prose (not its solutions, not its code), optionally only in the
+    markdown cells from a heading in ``sections[0]`` up to the next heading named in ``sections[1]``."""
     import re
 
-    path = RESULTS_DIR / "schedules.json"
-    if not path.is_file():
-        pytest.skip("the schedules sweep is not stored yet")
-    result = load_sweep(path, SWEEPS["schedules"])
-    allowed = quotable(result.runs, result.definition, result.provenance)
-    prose = "\n".join("".join(c["source"]) for c in json.loads(CHAPTER_10.read_text())["cells"]
-                      if c["cell_type"] == "markdown" and not "".join(c["source"]).startswith("<details>"))
+    cells = [("".join(c["source"])) for c in json.loads((CHAPTERS / chapter).read_text())["cells"]
+             if c["cell_type"] == "markdown"]
+    if sections:
+        start = next(i for i, c in enumerate(cells) if sections[0] in c)
+        end = next(i for i, c in enumerate(cells) if i > start and sections[1] in c)
+        cells = cells[start:end]
+    prose = "\n".join(c for c in cells if not c.startswith("<details>"))
     prose = re.sub(r"`[^`]*`", "", prose)  # code and formulas in backticks are not quoted results
-    quoted = re.findall(r"(?<![\w.])[−+-]?\d+\.\d+", prose)
+    return re.findall(r"(?<![\w.])[−+-]?\d+\.\d+", prose)
+
+
+def stored_result(name):
+    path = RESULTS_DIR / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"the {name} sweep is not stored yet")
+    return load_sweep(path, SWEEPS[name])
+
+
+def test_chapter_10_quotes_only_numbers_of_the_stored_sweep():
+    result = stored_result("schedules")
+    allowed = quotable(result.runs, result.definition, result.provenance)
+    quoted = prose_numbers("10_which_schedule.ipynb")
     assert len(quoted) >= 10, "chapter 10's prose quotes hardly any result"
     stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
     assert not stray, f"numbers in chapter 10's prose that no analysis of the stored sweep gives: {stray}"
+
+
+def test_chapter_3_quotes_only_numbers_of_its_five_schedules_in_the_sweep():
+    result = stored_result("schedules")
+    names = ("constant", "square root", "factor", "multi-factor", "cosine")
+    runs = [r for r in result.runs if r["strategy"] in names]
+    allowed = quotable(runs, result.definition, result.provenance)
+    quoted = prose_numbers("03_schedules.ipynb", ("## Comparing schedules fairly", "## Watching a run"))
+    assert len(quoted) >= 10, "chapter 3's comparison quotes hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+    assert not stray, f"numbers in chapter 3's comparison that no analysis of the stored sweep gives: {stray}"
+
+
+def test_chapter_4_quotes_only_numbers_of_the_sweep_on_warmup():
+    from scipy import stats
+
+    from lrcourse.compare import holm, paired_difference
+
+    result = stored_result("schedules")
+    pair = ("cosine", "warmup + cosine")
+    runs = [r for r in result.runs if r["strategy"] in pair]
+    allowed = quotable(runs, result.definition, result.provenance)
+    at = lambda name, lr: {r["seed"]: r for r in runs if r["strategy"] == name and r["lr"] == lr}  # noqa: E731
+    n, diffs = len(result.definition["seeds"]), {}
+    for lr in result.definition["strategies"]["cosine"]["grid"]:
+        a, b = at("warmup + cosine", lr), at("cosine", lr)
+        if not any(r["dead"] for r in [*a.values(), *b.values()]):
+            diffs[lr] = paired_difference({s: r["test_acc"] for s, r in a.items()},
+                                          {s: r["test_acc"] for s, r in b.items()})
+        else:
+            dead = [sum(r["dead"] for r in x.values()) for x in (b, a)]
+            allowed.add(format(stats.fisher_exact([[dead[0], n - dead[0]], [dead[1], n - dead[1]]]).pvalue, ".2f"))
+    for lr, p in holm({lr: d["p"] for lr, d in diffs.items()}).items():
+        d = diffs[lr]
+        allowed |= {format(abs(d[k]), ".3f") for k in ("mean", "low", "high", "p")} | {format(p, ".3f")}
+    quoted = (prose_numbers("04_warmup.ipynb", ("## A peak rate that needs warmup", "## Watching it happen"))
+              + prose_numbers("04_warmup.ipynb", ("## Warmup at the tuned peak", "## The inverse-square-root")))
+    assert len(quoted) >= 10, "chapter 4's comparisons quote hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+    assert not stray, f"numbers in chapter 4's comparisons that no analysis of the stored sweep gives: {stray}"
 
 
 def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
