@@ -220,6 +220,11 @@ SWEEPS = {
                     ("momentum + cosine", (0.01, 0.02, 0.04, 0.08)),
                     ("Adam + cosine", (0.001, 0.003, 0.01, 0.03))),
         seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # The constant rate of "schedules" below its grid, down to where fastai's valley rule lands
+    # (chapter 7 checks the range test's rules against the joined grid 0.00625 to 0.8).
+    "low_rates": Sweep(
+        name="low_rates", title="the constant rate below the schedules grid (chapter 7)", net="lenet",
+        strategies=(("constant", (0.00625, 0.0125, 0.025, 0.05)),), seeds=(0, 1, 2, 3, 4), num_epochs=10),
 }
 
 
@@ -483,22 +488,30 @@ def join(*results: SweepResult) -> list[dict]:
 
     Runs pair only when they share the protocol: the same net, data split,
     batch size, epochs and seeds (so the same initial weights and batch order).
-    ``ValueError`` when the definitions differ in anything but their name and
-    strategies, or when two sweeps hold a strategy of the same name.
+    A strategy may appear in several sweeps (its grid extended by another),
+    with the same formula and no run twice. ``ValueError`` when the
+    definitions differ in anything but their name and strategies, when one
+    strategy name has two formulas, or when two sweeps hold the same run.
     """
     if not results or not all(isinstance(r, SweepResult) for r in results):
         raise TypeError(f"results must be one or more SweepResult (from load_or_run), got {results!r}")
     protocol = lambda d: {k: v for k, v in d.items() if k not in ("name", "strategies")}  # noqa: E731
-    first, names = results[0].definition, set()
+    first, formulas, keys = results[0].definition, {}, set()
     for result in results:
         d = result.definition
         if protocol(d) != protocol(first):
             differ = sorted(k for k in set(protocol(d)) | set(protocol(first)) if d.get(k) != first.get(k))
             raise ValueError(f"sweeps {first['name']!r} and {d['name']!r} do not pair: they differ in "
                              f"{', '.join(differ)}")
-        if names & set(d["strategies"]):
-            raise ValueError(f"strategy {sorted(names & set(d['strategies']))[0]!r} is in two of the sweeps")
-        names |= set(d["strategies"])
+        for name, strategy in d["strategies"].items():
+            if formulas.setdefault(name, strategy) != strategy and \
+                    {k: v for k, v in formulas[name].items() if k != "grid"} != \
+                    {k: v for k, v in strategy.items() if k != "grid"}:
+                raise ValueError(f"strategy {name!r} has another formula in sweep {d['name']!r}")
+        mine = {_key(r) for r in result.runs}
+        if keys & mine:
+            raise ValueError(f"run {sorted(keys & mine)[0]} is in two of the sweeps")
+        keys |= mine
     return [run for result in results for run in result.runs]
 
 

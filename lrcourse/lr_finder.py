@@ -53,7 +53,7 @@ from .config import try_gpu
 from .plotting import PNGFigure, set_axes
 from .training import resolve_optimizer
 
-__all__ = ["LRRangeResult", "lr_range_test", "sweep_rates", "smooth_losses", "valley",
+__all__ = ["LRRangeResult", "lr_range_test", "sweep_rates", "smooth_losses", "valley", "fastai_valley",
            "steepest_slope", "minimum_over_ten", "divergence_half", "suggest", "DEFAULT_RULE",
            "RULES", "MIN_ITER", "MODES"]
 
@@ -159,6 +159,16 @@ def _diverged(smoothed: float, best: float, diverge_th: float) -> bool:
 
 # ---------------------------------------------------------------- suggestion rules
 
+def _descent_lengths(y: np.ndarray) -> list[int]:
+    """``length[i]``: the length of the longest strictly decreasing subsequence of ``y`` ending at ``i``."""
+    tails, length = [], []
+    for v in y:
+        k = bisect.bisect_left(tails, -v)
+        tails[k:k + 1] = [-v]
+        length.append(k + 1)
+    return length
+
+
 def _longest_descent(y: np.ndarray) -> list[int]:
     """Indices of a longest strictly decreasing subsequence of ``y``; of those, one ending lowest.
 
@@ -233,6 +243,29 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
     p, q = chain[k - 1], chain[k]
     f = (y[p] - level) / (y[p] - y[q])
     return float(10 ** (np.log10(x[p]) + f * (np.log10(x[q]) - np.log10(x[p]))))
+
+
+def fastai_valley(lrs, losses, *, skip_start: int | None = None, skip_end: int = 5) -> float | None:
+    """fastai's ``valley`` rule (the default of its ``lr_find``), for comparison with :func:`valley`.
+
+    On the curve without its first ``skip_start`` points (default 10 %) and
+    its last ``skip_end`` (default 5), as fastai's ``lr_find`` reads it:
+    ``L`` is the length of the longest strictly decreasing subsequence, ``e``
+    the first point where such a subsequence ends, ``s = e - L``; the rule
+    returns the rate of point ``s + int(L / 3) + int(L / 6)``, "the middle
+    of the middle third" counted in *points*, wherever the loss is there.
+    None when fewer than 3 points descend.
+    """
+    x, y = _check_curve(lrs, losses)
+    skip_start, _ = _default_skips(y.size, skip_start, 0)
+    skip_end = check_int("skip_end", skip_end, minimum=0)
+    x, y = x[skip_start:y.size - skip_end], y[skip_start:y.size - skip_end]
+    length = _descent_lengths(y)
+    if max(length, default=0) < VALLEY_MIN_POINTS:
+        return None
+    end = length.index(max(length))
+    start = end - length[end]
+    return float(x[start + int(length[end] / 3) + int(length[end] / 6)])
 
 
 def _default_skips(n: int, skip_start, skip_end) -> tuple[int, int]:

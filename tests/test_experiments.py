@@ -419,7 +419,15 @@ def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
               progress=False)
     with pytest.raises(ValueError, match=r"^sweeps 'small' and 'more' do not pair: they differ in seeds$"):
         ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "c.json"))
-    with pytest.raises(ValueError, match=r"^strategy 'constant' is in two of the sweeps$"):
+    with pytest.raises(ValueError, match=r"^run \('constant', 0.1, 0\) is in two of the sweeps$"):
         ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "a.json"))
+    # a strategy's grid extended by another sweep joins; a strategy under another formula does not
+    run_sweep(small(name="lower", strategies=(("constant", (0.05,)),)), tmp_path / "d.json", progress=False)
+    extended = ex.join(load_sweep(tmp_path / "a.json"), load_sweep(tmp_path / "d.json"))
+    assert sorted({r["lr"] for r in extended if r["strategy"] == "constant"}) == [0.05, 0.1, 0.4]
+    d = load_sweep(tmp_path / "d.json")
+    d.definition["strategies"]["constant"]["formula"] = "something else"
+    with pytest.raises(ValueError, match=r"^strategy 'constant' has another formula in sweep 'lower'$"):
+        ex.join(load_sweep(tmp_path / "a.json"), d)
     with pytest.raises(TypeError, match=r"^results must be one or more SweepResult"):
         ex.join(a)

@@ -603,3 +603,45 @@ def test_with_smoothing_rejects_bad_smoothing(smooth):
     match = rf"smooth must be a number in \[0, 1\) .* got {re.escape(repr(smooth))}"
     with pytest.raises(ValueError, match=match):
         noisy_tanh_result().with_smoothing(smooth)
+
+
+# ---------------------------------------------------------------- fastai's valley, for comparison
+
+def fastai_valley_by_its_description(lrs, losses, num_it):
+    """fastai's rule as its documentation and lr_find describe it, written the slow way (O(n^2)):
+    drop the first num_it // 10 and the last 5 points, find the longest decreasing run's length
+    at each point, take the first point where the longest one ends, go back its length and then
+    forward a third plus a sixth of it."""
+    lrs, losses = lrs[num_it // 10:len(lrs) - 5], losses[num_it // 10:len(losses) - 5]
+    n = len(losses)
+    lds = [1] * n
+    for i in range(n):
+        for j in range(i):
+            if losses[i] < losses[j]:
+                lds[i] = max(lds[i], lds[j] + 1)
+    end = max(range(n), key=lambda i: (lds[i], -i))
+    start = end - lds[end]
+    return lrs[start + int(lds[end] / 3) + int(lds[end] / 6)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.5, 3.0, allow_nan=False), min_size=40, max_size=120))
+def test_fastai_valley_equals_its_description(losses):
+    from lrcourse.lr_finder import fastai_valley
+
+    lrs = sweep_rates(1e-7, 10.0, len(losses))
+    want = fastai_valley_by_its_description(lrs, losses, len(losses))
+    got = fastai_valley(lrs, losses)
+    assert got is None or got == want
+
+
+def test_fastai_valley_on_a_hand_worked_curve():
+    from lrcourse.lr_finder import fastai_valley
+
+    lrs = [10.0 ** k for k in range(-6, 4)]          # 10 points
+    losses = [2.3, 2.3, 2.2, 2.0, 1.5, 1.0, 0.9, 0.8, 3.0, 9.0]
+    # no skips: the longest descent 2.3, 2.2, 2.0, 1.5, 1.0, 0.9, 0.8 has L = 7 and ends at point 7;
+    # s = 7 - 7 = 0, so the point is 0 + int(7/3) + int(7/6) = 2 + 1 = 3
+    assert fastai_valley(lrs, losses, skip_start=0, skip_end=0) == 1e-3
+    assert valley(lrs, losses) > 1e-3  # halfway down in loss (1.55) lies later, between 1.5 and 1.0
+    assert fastai_valley(lrs, [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0], skip_start=0, skip_end=0) is None
