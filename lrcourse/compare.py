@@ -300,7 +300,7 @@ def verdict_table(runs, caption: str | None = None) -> Table:
                      _interval(valid[name]["mean"], valid[name]["low"], valid[name]["high"]),
                      _interval(e["mean"], e["low"], e["high"]), diff,
                      "" if math.isnan(e["p_holm"]) else f"{e['p_holm']:.3f}", e["verdict"],
-                     f"×{region[name]['width']:g}"])
+                     f"×{region[name]['width']:.3g}"])
     header = ["strategy", "peak lr", "dead", "valid acc", "test acc", "test acc − reference [95 %]",
               "Holm p", "verdict", "good region"]
     return Table(header, rows, caption)

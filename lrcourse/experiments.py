@@ -47,7 +47,7 @@ from .models import lenet, mlp
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
 __all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
-           "is_dead", "extends", "run_one", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
+           "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
 FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
@@ -217,7 +217,7 @@ SWEEPS = {
     "momentum": Sweep(
         name="momentum", title="momentum and Adam at their own tuned peaks (chapters 7 and 8)", net="lenet",
         strategies=(("one-cycle, momentum cycled", (0.05, 0.1, 0.2, 0.4)),
-                    ("momentum + cosine", (0.01, 0.02, 0.04, 0.08)),
+                    ("momentum + cosine", (0.01, 0.02, 0.04, 0.08, 0.16)),
                     ("Adam + cosine", (0.001, 0.003, 0.01, 0.03))),
         seeds=(0, 1, 2, 3, 4), num_epochs=10),
     # The constant rate of "schedules" below its grid, down to where fastai's valley rule lands
@@ -260,12 +260,33 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
         h = fit(NETS[sweep.net](seed=seed), train_iter, test_iter, valid_iter=valid_iter,
                 num_epochs=sweep.num_epochs, seed=seed, animate=False, progress=False,
                 channels_last=sweep.channels_last, **kwargs)
-    nan = float("nan")
+    return to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
+
+
+def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan")) -> dict:
+    """One run's record (:data:`FIELDS`) from its :class:`~lrcourse.training.History`.
+
+    The accuracies and loss after the last epoch (NaN for a run that
+    diverged), ``dead`` from :func:`is_dead`. Chapters that train their own
+    runs turn them into records this way, so :mod:`lrcourse.compare` judges
+    them exactly as it judges a stored sweep's.
+    """
+    from .training import History
+
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History (what fit returns), got {type(history).__name__}")
+    if not isinstance(strategy, str):
+        raise TypeError(f"strategy must be a str (the run's name), got {type(strategy).__name__}")
+    check_rate("lr", lr, positive=True)
+    check_seed(seed)
+    h, nan = history, float("nan")
+    if not h.valid_acc and not h.diverged:
+        raise ValueError("history has no validation accuracy: train with fit(..., valid_iter=...)")
     record = dict(strategy=strategy, seed=seed, lr=float(lr),
                   valid_acc=h.valid_acc[-1] if h.valid_acc and not h.diverged else nan,
                   test_acc=h.test_acc[-1] if h.test_acc and not h.diverged else nan,
                   train_loss=h.train_loss[-1] if h.train_loss and not h.diverged else nan,
-                  seconds=time.perf_counter() - start)
+                  seconds=float(seconds))
     record["dead"] = is_dead(record)
     return {k: record[k] for k in FIELDS}
 

@@ -431,3 +431,13 @@ def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
         ex.join(load_sweep(tmp_path / "a.json"), d)
     with pytest.raises(TypeError, match=r"^results must be one or more SweepResult"):
         ex.join(a)
+
+
+def test_to_record_judges_a_chapter_run_as_a_sweep_run():
+    from lrcourse.training import History
+
+    h = History(train_loss=[1.0, 0.5], valid_acc=[0.7, 0.8], test_acc=[0.69, 0.79])
+    assert ex.to_record("mine", 0.1, 3, h, seconds=2.0) == dict(
+        strategy="mine", seed=3, lr=0.1, valid_acc=0.8, test_acc=0.79, train_loss=0.5, dead=False, seconds=2.0)
+    dead = ex.to_record("mine", 0.1, 3, History(train_loss=[2.3], valid_acc=[0.1], test_acc=[0.1]))
+    assert dead["dead"] and math.isnan(dead["seconds"])
