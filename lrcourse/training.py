@@ -123,8 +123,9 @@ class History:
             return "no finished epoch" + (f"; diverged at {self.diverged}" if self.diverged else "")
         per_epoch = sum(self.epoch_time) / self.num_epochs
         valid = f"valid acc {self.valid_acc[-1]:.3f}, " if self.valid_acc else ""
-        text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, {valid}"
-                f"test acc {self.test_acc[-1]:.3f}, {per_epoch:.1f} s/epoch")
+        test = f"test acc {self.test_acc[-1]:.3f}, " if self.test_acc else ""
+        text = (f"loss {self.train_loss[-1]:.3f}, train acc {self.train_acc[-1]:.3f}, {valid}{test}"
+                f"{per_epoch:.1f} s/epoch")
         text += f"; diverged at (epoch, step) {self.diverged}" if self.diverged else ""
         return text + (f"; interrupted at (epoch, step) {self.interrupted}" if self.interrupted else "")
 
@@ -408,6 +409,8 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     ``valid_iter``: a validation split (``load_fashion_mnist(..., valid=N)``),
     evaluated after every epoch into ``History.valid_loss`` / ``valid_acc``;
     the split every decision is taken on (the plateau monitor's default).
+    ``test_iter`` may be None when ``valid_iter`` is given: a tuning run
+    that never reads the test set (``History.test_*`` stay empty).
 
     ``optimizer``: an optimizer over ``net``'s parameters or a factory
     ``params -> optimizer``; default ``SGD(lr=lr)`` (with a schedule and no
@@ -536,7 +539,12 @@ class _Run:
                             f"{type(train_iter).__name__}") from None
         if num_batches == 0:
             raise ValueError("train_iter holds no batches")
-        check_batches("test_iter", test_iter)
+        if test_iter is None and valid_iter is None:
+            raise ValueError("fit needs test_iter or valid_iter to evaluate on, got None for both")
+        if test_iter is not None:
+            check_batches("test_iter", test_iter)
+        elif isinstance(monitor, str) and monitor.startswith("test"):
+            raise ValueError(f"monitor={monitor!r} needs test_iter, got test_iter=None")
         if valid_iter is not None:
             check_batches("valid_iter", valid_iter)
         check_loss(loss)
@@ -570,7 +578,7 @@ class _Run:
         done = self.history.num_epochs
         self.finished = bool(self.history.diverged) or done >= num_epochs
         self.plotted = ["train_loss", "train_acc"] + (["valid_acc"] if valid_iter is not None else []) \
-            + ["test_acc"]
+            + (["test_acc"] if test_iter is not None else [])
         self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
                                  legend=[n.replace("_", " ") for n in self.plotted]) \
             if animate and not self.finished else None

@@ -167,6 +167,20 @@ def test_validation_split_is_evaluated_and_shown_in_the_summary():
     assert f"valid acc {h.valid_acc[-1]:.3f}" in h.summary()
 
 
+def test_a_tuning_run_may_leave_the_test_set_unread():
+    train_iter, valid_iter = make_data()
+    for animate in (False, True):
+        h = fit(make_net(), train_iter, None, valid_iter=valid_iter, num_epochs=2, lr=0.5, animate=animate,
+                progress=False)
+        assert len(h.valid_acc) == 2 and h.test_acc == [] and h.test_loss == []
+        assert "valid acc" in h.summary() and "test acc" not in h.summary()
+    with pytest.raises(ValueError, match=r"^fit needs test_iter or valid_iter to evaluate on, got None for both$"):
+        fit(make_net(), train_iter, None, num_epochs=1, lr=0.5, animate=False, progress=False)
+    with pytest.raises(ValueError, match=r"^monitor='test_loss' needs test_iter, got test_iter=None$"):
+        fit(make_net(), train_iter, None, valid_iter=valid_iter, num_epochs=1, lr=0.5, monitor="test_loss",
+            scheduler=lambda opt: ReduceLROnPlateau(opt), animate=False, progress=False)
+
+
 def test_plateau_per_step_uses_the_batch_loss():
     _, h = run(lambda opt: ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=1.0),
                interval="step")
