@@ -317,6 +317,7 @@ def quotable(runs, definition, provenance) -> set:
     for r in good_region(runs).values():
         for key in ("low", "high", "width"):
             add(r[key], "g")
+        add(r["width"], ".3g")
     for r in runs:
         add(r["test_acc"], ".3f")
         add(r["valid_acc"], ".3f")
@@ -407,6 +408,36 @@ def test_chapter_4_quotes_only_numbers_of_the_sweep_on_warmup():
     assert len(quoted) >= 10, "chapter 4's comparisons quote hardly any result"
     stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
     assert not stray, f"numbers in chapter 4's comparisons that no analysis of the stored sweep gives: {stray}"
+
+
+def stray_numbers(chapter, sections, allowed):
+    quoted = prose_numbers(chapter, sections)
+    assert len(quoted) >= 10, f"{chapter} between {sections} quotes hardly any result"
+    return sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+
+
+def test_chapter_7_quotes_only_numbers_of_the_sweeps_it_joins():
+    schedules, low, momentum = stored_result("schedules"), stored_result("low_rates"), stored_result("momentum")
+    constant = [r for r in ex.join(schedules, low) if r["strategy"] == "constant"]
+    cycles = [r for r in ex.join(schedules, momentum)
+              if r["strategy"] in ("constant", "one-cycle", "one-cycle, momentum cycled")]
+    allowed = (quotable(constant, low.definition, low.provenance)
+               | quotable(cycles, momentum.definition, momentum.provenance)
+               | quotable(cycles, schedules.definition, schedules.provenance)
+               | {"0.85", format(1 / (1 - 0.85), ".1f")})  # OneCycleLR's momentum at the peak, its factor
+    stray = stray_numbers("07_lr_finder.ipynb", ("## Do the rules find a good rate?",
+                                                 "## Smoothing and rule: explore"), allowed)
+    assert not stray, f"numbers in chapter 7's comparisons that no analysis of the stored sweeps gives: {stray}"
+
+
+def test_chapter_8_quotes_only_numbers_of_the_sweeps_it_joins():
+    schedules, momentum = stored_result("schedules"), stored_result("momentum")
+    runs = [r for r in ex.join(schedules, momentum)
+            if r["strategy"] in ("cosine", "momentum + cosine", "Adam + cosine")]
+    allowed = quotable(runs, momentum.definition, momentum.provenance) | quotable(
+        runs, schedules.definition, schedules.provenance)
+    stray = stray_numbers("08_parameter_groups.ipynb", ("Does Adam train LeNet better", "## Summary"), allowed)
+    assert not stray, f"numbers in chapter 8's comparison that no analysis of the stored sweeps gives: {stray}"
 
 
 def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
