@@ -230,15 +230,18 @@ SWEEPS = {
 
 # ---------------------------------------------------------------- one run
 
-def is_dead(record: dict) -> bool:
-    """A run that learned nothing: final validation accuracy <= :data:`DEAD_ACC` (or not a number).
+def is_dead(record: dict, dead_acc: float = DEAD_ACC) -> bool:
+    """A run that learned nothing: final validation accuracy <= ``dead_acc`` (or not a number).
 
     A LeNet whose ReLU units died keeps a finite loss of about ln 10 and
-    predicts one class (accuracy 0.1); a diverged run has a NaN loss.
+    predicts one class (accuracy 0.1 on ten classes); a diverged run has a
+    NaN loss. ``dead_acc`` defaults to :data:`DEAD_ACC`, chance plus 0.05 for
+    ten classes; a task of K classes wants 1/K + 0.05.
     """
     if not isinstance(record, dict) or "valid_acc" not in record:
         raise ValueError(f"record must be a dict holding 'valid_acc' (a sweep's run), got {record!r}")
-    return not record["valid_acc"] > DEAD_ACC
+    check_rate("dead_acc", dead_acc)
+    return not record["valid_acc"] > dead_acc
 
 
 def _check_sweep(sweep) -> None:
@@ -263,11 +266,12 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
     return to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
 
 
-def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan")) -> dict:
+def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan"),
+              dead_acc: float = DEAD_ACC) -> dict:
     """One run's record (:data:`FIELDS`) from its :class:`~lrcourse.training.History`.
 
     The accuracies and loss after the last epoch (NaN for a run that
-    diverged), ``dead`` from :func:`is_dead`. Chapters that train their own
+    diverged), ``dead`` from :func:`is_dead` with ``dead_acc``. Chapters that train their own
     runs turn them into records this way, so :mod:`lrcourse.compare` judges
     them exactly as it judges a stored sweep's.
     """
@@ -287,7 +291,7 @@ def to_record(strategy: str, lr: float, seed: int, history, seconds: float = flo
                   test_acc=h.test_acc[-1] if h.test_acc and not h.diverged else nan,
                   train_loss=h.train_loss[-1] if h.train_loss and not h.diverged else nan,
                   seconds=float(seconds))
-    record["dead"] = is_dead(record)
+    record["dead"] = is_dead(record, dead_acc)
     return {k: record[k] for k in FIELDS}
 
 

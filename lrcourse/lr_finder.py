@@ -227,6 +227,8 @@ def valley(lrs, losses, *, depth: float = 0.5) -> float | None:
     long the flat start is (fastai's valley, which inspired it, takes a
     fixed fraction of the valley's *length* in points instead).
     ``depth`` in (0, 1): larger picks a larger rate, nearer the bottom.
+    On chapter 7's LeNet tests it lands a median 9× above fastai's valley
+    and at 0.29× the steepest point (:func:`fastai_valley`).
 
     None when the valley holds fewer than 3 points (the loss never fell for
     long).
@@ -255,6 +257,13 @@ def fastai_valley(lrs, losses, *, skip_start: int | None = None, skip_end: int =
     returns the rate of point ``s + int(L / 3) + int(L / 6)``, "the middle
     of the middle third" counted in *points*, wherever the loss is there.
     None when fewer than 3 points descend.
+
+    Measured on chapter 7's ten LeNet tests (seeds 0-9, 100 steps, smooth
+    0.98, CPU): :func:`valley` landed a median 9× above this rule (1.3× to
+    35×) and at 0.29× the steepest point (0.22× to 0.57×); on the MLP 11×
+    (5.4× to 21×) and 0.47×. The long flat start drifts slowly down, so the
+    longest descent starts early and a point counted along it lands in the
+    plateau, at rates where ten epochs of LeNet train slowly.
     """
     x, y = _check_curve(lrs, losses)
     skip_start, _ = _default_skips(y.size, skip_start, 0)

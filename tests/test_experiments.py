@@ -472,3 +472,6 @@ def test_to_record_judges_a_chapter_run_as_a_sweep_run():
         strategy="mine", seed=3, lr=0.1, valid_acc=0.8, test_acc=0.79, train_loss=0.5, dead=False, seconds=2.0)
     dead = ex.to_record("mine", 0.1, 3, History(train_loss=[2.3], valid_acc=[0.1], test_acc=[0.1]))
     assert dead["dead"] and math.isnan(dead["seconds"])
+    five_way = History(train_loss=[1.6], valid_acc=[0.21], test_acc=[0.2])  # chance on five classes is 0.2
+    assert not ex.to_record("mine", 0.1, 3, five_way)["dead"]
+    assert ex.to_record("mine", 0.1, 3, five_way, dead_acc=0.25)["dead"]
