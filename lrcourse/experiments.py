@@ -74,21 +74,16 @@ class Strategy:
     optimizer: str = "SGD"  # what make's ``optimizer`` builds, when it builds one; plain SGD otherwise
 
 
-def _one_cycle(lr, num_epochs, steps_per_epoch):
+def _one_cycle(lr, num_epochs, steps_per_epoch, cycle_momentum=False):
     steps = num_epochs * steps_per_epoch
-    return dict(lr=lr, interval="step",
-                scheduler=lambda opt: OneCycleLR(opt, max_lr=lr, total_steps=steps, cycle_momentum=False))
+    return dict(lr=lr, interval="step", scheduler=lambda opt: OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                                         cycle_momentum=cycle_momentum))
 
 
 def _warmup_cosine(lr, num_epochs, steps_per_epoch):
     steps = num_epochs * steps_per_epoch
     return dict(scheduler=Cosine(lr, lr / 10, max_update=steps, warmup_steps=round(0.3 * steps),
                                  warmup_begin_lr=lr / 10), interval="step")
-
-
-def _one_cycle_momentum(lr, num_epochs, steps_per_epoch):
-    steps = num_epochs * steps_per_epoch
-    return dict(lr=lr, interval="step", scheduler=lambda opt: OneCycleLR(opt, max_lr=lr, total_steps=steps))
 
 
 def _momentum_cosine(lr, num_epochs, steps_per_epoch):
@@ -125,7 +120,7 @@ STRATEGIES = {
     # Chapters 7 and 8: momentum and Adam, each at peaks of its own scale.
     "one-cycle, momentum cycled": Strategy(
         "per step: OneCycleLR(max_lr=lr, total_steps=N) with its default momentum, 0.95 to 0.85 and back",
-        _one_cycle_momentum),
+        lambda lr, T, n: _one_cycle(lr, T, n, cycle_momentum=True)),
     "momentum + cosine": Strategy("momentum 0.9; lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _momentum_cosine,
                                   optimizer="SGD(momentum=0.9)"),
     "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
@@ -529,9 +524,8 @@ def join(*results: SweepResult) -> list[dict]:
             raise ValueError(f"sweeps {first['name']!r} and {d['name']!r} do not pair: they differ in "
                              f"{', '.join(differ)}")
         for name, strategy in d["strategies"].items():
-            if formulas.setdefault(name, strategy) != strategy and \
-                    {k: v for k, v in formulas[name].items() if k != "grid"} != \
-                    {k: v for k, v in strategy.items() if k != "grid"}:
+            what = {k: v for k, v in strategy.items() if k != "grid"}  # its formula (and optimizer)
+            if formulas.setdefault(name, what) != what:
                 raise ValueError(f"strategy {name!r} has another formula in sweep {d['name']!r}")
         mine = {_key(r) for r in result.runs}
         if keys & mine:
