@@ -31,7 +31,7 @@ import torch
 
 from .checks import check_int, check_seed
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "is_rerun", "seed_everything", "try_gpu", "machine"]
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "is_rerun", "seed_everything", "try_gpu", "machine", "cpu"]
 
 
 def _flag(name: str) -> bool:
@@ -62,7 +62,7 @@ class Profile:
     test split (``None``: all of them); ``valid`` is the size of the
     validation split held out of the 60 000 training images (stratified, see
     :func:`~lrcourse.data.load_fashion_mnist`); ``num_seeds`` is how many
-    seeds a chapter repeats a comparison over. Sizes must be ints >= 1
+    seeds a comparison is repeated over (the stored sweeps use five). Sizes must be ints >= 1
     (``ValueError`` otherwise).
     """
 
@@ -78,7 +78,7 @@ class Profile:
             check_int(name, getattr(self, name), minimum=1, allow_none=name == "limit")
 
 
-FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=3, valid=10000)
+FULL = Profile(name="full", batch_size=256, num_epochs=10, limit=None, num_seeds=5, valid=10000)
 QUICK = Profile(name="quick", batch_size=256, num_epochs=2, limit=2048, num_seeds=2, valid=1000)
 
 
@@ -105,6 +105,22 @@ def try_gpu(i: int = 0) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def cpu() -> str:
+    """The CPU and the instruction set torch's kernels use on it (``'... | AVX512'``).
+
+    Two CPUs with different instruction sets (AVX2, AVX-512, AMX) run
+    different kernels that round differently, so a CPU run repeats bit for
+    bit only on a CPU of the same kind.
+    """
+    model = platform.processor() or "cpu"
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"{model} | {torch.backends.cpu.get_cpu_capability()}"
 
 
 def machine() -> str:

@@ -41,12 +41,13 @@ from pathlib import Path
 import torch
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
+from . import finetune
 from .checks import check_choice, check_int, check_rate, check_seed
-from .config import QUICK, Profile, is_headless, is_rerun, machine, profile
+from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
-__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
+__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
@@ -86,6 +87,10 @@ def _warmup_cosine(lr, num_epochs, steps_per_epoch):
                                  warmup_begin_lr=lr / 10), interval="step")
 
 
+def _momentum_constant(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9), scheduler=Constant(lr))
+
+
 def _momentum_cosine(lr, num_epochs, steps_per_epoch):
     return dict(optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9),
                 scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
@@ -121,11 +126,20 @@ STRATEGIES = {
     "one-cycle, momentum cycled": Strategy(
         "per step: OneCycleLR(max_lr=lr, total_steps=N) with its default momentum, 0.95 to 0.85 and back",
         lambda lr, T, n: _one_cycle(lr, T, n, cycle_momentum=True)),
+    "momentum, constant": Strategy("momentum 0.9; lr", _momentum_constant, optimizer="SGD(momentum=0.9)"),
     "momentum + cosine": Strategy("momentum 0.9; lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _momentum_cosine,
                                   optimizer="SGD(momentum=0.9)"),
     "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
                               optimizer="Adam"),
 }
+# The ways of chapter 8's fine-tuning task (lrcourse.finetune), the strategies of a sweep of task "finetune".
+FINETUNE_WAYS = {
+    "shared": "fine-tune the pretrained body and a new head, every layer at lr",
+    "discriminative": "fine-tune, the classifier at lr, the features at lr/10",
+    "frozen features": "fine-tune, the classifier at lr, the features frozen",
+    "from scratch": "a freshly initialized 5-way LeNet at lr",
+}
+TASKS = ("classify", "finetune")  # ten classes from scratch; chapter 8's pretrain-then-fine-tune
 SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
              "one-cycle")  # the shapes of chapters 3-7, all plain SGD
 
@@ -152,13 +166,17 @@ class Sweep:
     valid: int = 10000
     limit: int | None = None
     channels_last: bool = True
+    task: str = "classify"
 
     def __post_init__(self):
         check_choice("net", self.net, tuple(NETS))
+        check_choice("task", self.task, TASKS)
+        if self.task == "finetune" and self.net != "lenet":
+            raise ValueError(f"sweep {self.name!r}: the finetune task trains net 'lenet', got {self.net!r}")
         if not self.strategies:
             raise ValueError(f"sweep {self.name!r}: strategies must name at least one strategy")
         for name, grid in self.strategies:
-            check_choice("strategy", name, tuple(STRATEGIES))
+            check_choice("strategy", name, tuple(STRATEGIES if self.task == "classify" else FINETUNE_WAYS))
             if len(grid) < 1:
                 raise ValueError(f"sweep {self.name!r}: the grid of {name!r} is empty")
             for lr in grid:
@@ -187,14 +205,23 @@ class Sweep:
 
     def definition(self) -> dict:
         """Plain data that fixes what the sweep computes (a stored file must hold exactly this)."""
-        return dict(name=self.name, net=self.net, optimizer="SGD", batch_size=self.batch_size,
-                    num_epochs=self.num_epochs, valid=self.valid, limit=self.limit, seeds=list(self.seeds),
-                    channels_last=self.channels_last,
-                    strategies={name: _strategy_definition(name, grid) for name, grid in self.strategies})
+        out = dict(name=self.name, net=self.net, optimizer="SGD", batch_size=self.batch_size,
+                   num_epochs=self.num_epochs, valid=self.valid, limit=self.limit, seeds=list(self.seeds),
+                   channels_last=self.channels_last,
+                   strategies={name: _strategy_definition(name, grid, self.task) for name, grid in self.strategies})
+        if self.task == "finetune":  # the task's own constants (a classify definition holds none)
+            out["task"] = dict(name="finetune", old_classes=list(finetune.OLD_CLASSES),
+                               new_classes=list(finetune.NEW_CLASSES), per_class=finetune.PER_CLASS,
+                               pretrain_lr=finetune.PRETRAIN_LR, pretrain_epochs=self.num_epochs,
+                               finetune_epochs=3 * self.num_epochs, dead_acc=finetune.DEAD_ACC,
+                               feature_factors={w: f for w, f in finetune.WAYS.items()})
+        return out
 
 
-def _strategy_definition(name: str, grid) -> dict:
+def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
     """A strategy's entry in a definition; ``optimizer`` only where it is not the sweep's plain SGD."""
+    if task == "finetune":
+        return dict(formula=FINETUNE_WAYS[name], grid=[float(lr) for lr in grid])
     strategy = STRATEGIES[name]
     entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
     return entry | (dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {})
@@ -220,6 +247,17 @@ SWEEPS = {
     "low_rates": Sweep(
         name="low_rates", title="the constant rate below the schedules grid (chapter 7)", net="lenet",
         strategies=(("constant", (0.00625, 0.0125, 0.025, 0.05)),), seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 2: momentum 0.9 at a constant rate, on the joined plain-SGD grid divided by ten (the
+    # same effective step lr/(1 - 0.9) as each plain rate), plus 0.025, the same lr as a plain rate.
+    "heavy_ball": Sweep(
+        name="heavy_ball", title="momentum 0.9 against plain SGD at a constant rate (chapter 2)", net="lenet",
+        strategies=(("momentum, constant", (0.0025, 0.005, 0.01, 0.02, 0.025, 0.04, 0.08)),),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 8: LeNet pretrained on classes 5-9, fine-tuned on 200 images per class of classes 0-4.
+    "finetune": Sweep(
+        name="finetune", title="four ways to fine-tune a pretrained LeNet on 1 000 images (chapter 8)",
+        net="lenet", task="finetune", strategies=tuple((way, (0.01, 0.03, 0.1, 0.3, 1.0)) for way in FINETUNE_WAYS),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
 }
 
 
@@ -244,11 +282,40 @@ def _check_sweep(sweep) -> None:
         raise TypeError(f"sweep must be a Sweep (one of experiments.SWEEPS), got {type(sweep).__name__}")
 
 
+_PRETRAINED: dict = {}  # the last pretrained net of a finetune sweep: runs go seed by seed
+
+
+def _run_finetune(sweep: Sweep, way: str, lr: float, seed: int, loaders) -> dict:
+    from .metrics import evaluate_accuracy
+
+    check_choice("strategy", way, tuple(FINETUNE_WAYS))
+    data = finetune.task_data(*loaders)
+    key = (seed, sweep.num_epochs, sweep.channels_last, id(loaders[0]))
+    if way != "from scratch" and key not in _PRETRAINED:
+        _PRETRAINED.clear()
+        _PRETRAINED[key] = finetune.pretrain(seed, data, sweep.num_epochs, channels_last=sweep.channels_last)[0]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        h, net = finetune.finetune(way, lr, seed, _PRETRAINED.get(key), data, sweep.num_epochs,
+                                   channels_last=sweep.channels_last)
+    record = to_record(way, lr, seed, h, seconds=time.perf_counter() - start, dead_acc=finetune.DEAD_ACC)
+    record["test_acc"] = float("nan") if h.diverged else evaluate_accuracy(net, data.test)
+    return record
+
+
 def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
-    """Train run ``(strategy, lr, seed)`` of ``sweep`` on ``loaders = (train_iter, valid_iter, test_iter)``."""
+    """Train run ``(strategy, lr, seed)`` of ``sweep`` on ``loaders = (train_iter, valid_iter, test_iter)``.
+
+    For a sweep of task ``'finetune'`` (:mod:`lrcourse.finetune`) the run
+    fine-tunes the seed's pretrained net (pretrained once per seed, and not
+    counted in ``seconds``) and reads the test set once, at its end.
+    """
     from .training import fit  # training imports plotting: loaded only to compute
 
     _check_sweep(sweep)
+    if sweep.task == "finetune":
+        return _run_finetune(sweep, strategy, lr, seed, loaders)
     check_choice("strategy", strategy, tuple(STRATEGIES))
     train_iter, valid_iter, test_iter = loaders
     kwargs = STRATEGIES[strategy].make(lr, sweep.num_epochs, len(train_iter))
@@ -301,7 +368,7 @@ def package_hash() -> str:
 
 
 def _environment() -> dict:
-    return dict(torch=torch.__version__, device=machine(), threads=torch.get_num_threads())
+    return dict(torch=torch.__version__, device=machine(), cpu=cpu(), threads=torch.get_num_threads())
 
 
 def _key(record: dict) -> tuple:

@@ -533,7 +533,7 @@ def mean_std(values) -> str:
 
 
 def plot_rate_curves(curves: dict, peaks: dict | None = None, *, ncols: int = 4, ylabel="validation accuracy",
-                     title=None, figsize=None) -> PNGFigure:
+                     xlabel="peak learning rate", title=None, figsize=None) -> PNGFigure:
     """One panel per strategy: accuracy against the peak rate (log axis), mean ± 95 % interval.
 
     ``curves``: :func:`lrcourse.compare.rate_curves`; each point is the mean
@@ -542,7 +542,8 @@ def plot_rate_curves(curves: dict, peaks: dict | None = None, *, ncols: int = 4,
     "k/n" (dead runs are counted, never averaged in). ``peaks``
     (:func:`lrcourse.compare.best_peaks`): the chosen peak is circled. The
     panels share both axes, so the heights and widths of the good regions
-    compare at a glance.
+    compare at a glance. ``xlabel`` names what the points' ``lr`` holds (a
+    chapter may put another scale there, such as momentum's effective step).
     """
     _check_dict("curves", curves, "list of rate points", "strategy")
     ncols = min(_check_count("ncols", ncols, 1), len(curves))
@@ -568,14 +569,17 @@ def plot_rate_curves(curves: dict, peaks: dict | None = None, *, ncols: int = 4,
         if peaks and name in peaks and not math.isnan(peaks[name]["lr"]):
             ax.plot([peaks[name]["lr"]], [peaks[name]["mean"]], "o", mfc="none", mec="black", markersize=9)
         ax.set_xscale("log")
-        ax.set_xticks(lrs, [f"{lr:g}" for lr in lrs], fontsize="small")
-        ax.minorticks_off()
         ax.set_title(name, fontsize="medium")
         ax.grid(alpha=0.3)
+    # the panels share one x axis; rates that differ only by rounding (0.025 and 10 × 0.0025) share a tick
+    ticks = sorted({float(f"{p['lr']:.10g}") for points in curves.values() for p in points})
+    for ax in axes[:len(curves)]:
+        ax.set_xticks(ticks, [f"{lr:g}" for lr in ticks], fontsize="small", rotation=45 if len(ticks) > 6 else 0)
+        ax.minorticks_off()
     for ax in axes[len(curves):]:
         ax.set_visible(False)
     for ax in axes[(nrows - 1) * ncols:]:
-        ax.set_xlabel("peak learning rate")
+        ax.set_xlabel(xlabel)
     for ax in axes[::ncols]:
         ax.set_ylabel(ylabel)
     axes[0].set_ylim(floor - 0.04 * (top - bottom or 0.1), top + 0.05 * (top - bottom or 0.1))

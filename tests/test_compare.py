@@ -154,7 +154,9 @@ def test_verdict_table_and_figures():
     table = verdict_table(runs, caption="c")
     assert [row[0] for row in table.rows] == list(OFFSETS) and table.rows[0][7] == "reference"
     assert table.rows[1][1] == "0.4 (edge)" and "worse" in str(table) and "<table" in table._repr_html_()
-    fig = plot_rate_curves(rate_curves(runs), best_peaks(runs), title="t")
+    fig = plot_rate_curves(rate_curves(runs), best_peaks(runs), title="t", xlabel="effective step")
+    xlabels = {ax.get_xlabel() for ax in fig.axes if ax.get_visible()} - {""}
+    assert xlabels == {"effective step"}
     assert isinstance(fig, PNGFigure) and fig.to_png().startswith(b"\x89PNG")
     assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == list(OFFSETS)
     crosses = [line for line in fig.axes[0].lines if line.get_marker() == "x"]
