@@ -282,7 +282,17 @@ def _check_sweep(sweep) -> None:
         raise TypeError(f"sweep must be a Sweep (one of experiments.SWEEPS), got {type(sweep).__name__}")
 
 
-_PRETRAINED: dict = {}  # the last pretrained net of a finetune sweep: runs go seed by seed
+_PRETRAINED: dict = {}  # the last pretrained net of a finetune sweep (its runs go seed by seed)
+
+
+def _pretrained(sweep: Sweep, seed: int, loaders, data) -> "torch.nn.Module":
+    """The seed's pretrained net for ``sweep`` on these very loaders, pretrained once and kept."""
+    key = (seed, json.dumps(sweep.definition(), sort_keys=True))
+    if _PRETRAINED.get("key") != key or _PRETRAINED.get("loader") is not loaders[0]:  # held: no id reuse
+        net = finetune.pretrain(seed, data, sweep.num_epochs, channels_last=sweep.channels_last)[0]
+        _PRETRAINED.clear()
+        _PRETRAINED.update(key=key, loader=loaders[0], net=net)
+    return _PRETRAINED["net"]
 
 
 def _run_finetune(sweep: Sweep, way: str, lr: float, seed: int, loaders) -> dict:
@@ -290,14 +300,11 @@ def _run_finetune(sweep: Sweep, way: str, lr: float, seed: int, loaders) -> dict
 
     check_choice("strategy", way, tuple(FINETUNE_WAYS))
     data = finetune.task_data(*loaders)
-    key = (seed, sweep.num_epochs, sweep.channels_last, id(loaders[0]))
-    if way != "from scratch" and key not in _PRETRAINED:
-        _PRETRAINED.clear()
-        _PRETRAINED[key] = finetune.pretrain(seed, data, sweep.num_epochs, channels_last=sweep.channels_last)[0]
+    pretrained = None if way == "from scratch" else _pretrained(sweep, seed, loaders, data)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        h, net = finetune.finetune(way, lr, seed, _PRETRAINED.get(key), data, sweep.num_epochs,
+        h, net = finetune.finetune(way, lr, seed, pretrained, data, sweep.num_epochs,
                                    channels_last=sweep.channels_last)
     record = to_record(way, lr, seed, h, seconds=time.perf_counter() - start, dead_acc=finetune.DEAD_ACC)
     record["test_acc"] = float("nan") if h.diverged else evaluate_accuracy(net, data.test)

@@ -121,3 +121,17 @@ def test_the_book_finetune_sweep_names_its_task_and_only_fine_tuning_ways():
     with pytest.raises(ValueError, match=r"^task must be one of"):
         tiny_sweep(task="detect")
     assert math.isclose(ft.PRETRAIN_LR, 0.1)
+
+
+def test_a_sweep_pretrains_each_seed_once_and_never_for_training_from_scratch(tmp_path, monkeypatch):
+    calls = []
+    real = ft.pretrain
+
+    def counted(seed, *args, **kwargs):
+        calls.append(seed)
+        return real(seed, *args, **kwargs)
+
+    monkeypatch.setattr(ft, "pretrain", counted)
+    sweep = tiny_sweep(strategies=(("shared", (0.1, 0.3)), ("from scratch", (0.1,)), ("frozen features", (0.1,))))
+    run_sweep(sweep, tmp_path / "ft.json", progress=False)
+    assert calls == [0, 1]  # the runs go seed by seed; from-scratch runs need no pretraining
