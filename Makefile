@@ -16,12 +16,14 @@ PIP_FLAGS := --disable-pip-version-check --no-cache-dir
 
 .PHONY: book book-rerun test site-quick bench results lock data chromium clean
 
-## make book: run every chapter (full experiments) and build the HTML into _build/html
+## make book: run every chapter (full experiments) and build the HTML into _build/html; the chapters
+## missing from the execution cache run first, one per core (scripts/execute_chapters.py)
 ## (the execution cache does not see lrcourse/: scripts/book_inputs.py names the chapters
 ## that ran with another package, and make book-rerun runs them again)
 book: $(STAMP) data
 	$(BIN)/python scripts/book_inputs.py check
 	since=$$(date -u +%FT%T); \
+	$(BIN)/python scripts/execute_chapters.py; \
 	LRCOURSE_HEADLESS=1 $(BIN)/jupyter-book build . --warningiserror --keep-going; built=$$?; \
 	$(BIN)/python scripts/book_inputs.py record --since $$since && exit $$built
 
