@@ -89,10 +89,17 @@ def five_way(seed: int) -> nn.Sequential:
     return new_head(lenet(seed=seed), seed)
 
 
+def _check_data(data) -> None:
+    if not isinstance(data, FineTuneData):
+        raise TypeError(f"data must be the task's FineTuneData (from task_data), got {type(data).__name__}")
+
+
 def pretrain(seed: int, data: FineTuneData, num_epochs: int, *, channels_last: bool = True):
     """``(net, history)``: ``five_way(seed)`` trained on the old classes at :data:`PRETRAIN_LR`."""
     from .training import fit
 
+    _check_data(data)
+    check_int("num_epochs", num_epochs, minimum=1)
     net = five_way(seed)
     history = fit(net, data.pre_train, data.pre_test, num_epochs=num_epochs, lr=PRETRAIN_LR, seed=seed,
                   animate=False, progress=False, channels_last=channels_last)
@@ -102,11 +109,16 @@ def pretrain(seed: int, data: FineTuneData, num_epochs: int, *, channels_last: b
 def start_of_finetuning(pretrained: nn.Sequential, seed: int) -> nn.Sequential:
     """A copy of the pretrained body with a new head (seed ``1000 + seed``): the same for every run of
     a seed; ``pretrained`` itself is left unchanged."""
+    if not isinstance(pretrained, nn.Sequential):
+        raise TypeError(f"pretrained must be a LeNet (nn.Sequential), got {type(pretrained).__name__}")
+    check_seed(seed)
     return new_head(copy.deepcopy(pretrained), 1000 + seed)
 
 
 def feature_groups(net: nn.Sequential, lr: float, feature_factor: float) -> list[dict]:
     """Two parameter groups: the features at ``lr * feature_factor``, the classifier at ``lr``."""
+    lr = check_rate("lr", lr, positive=True)
+    feature_factor = check_rate("feature_factor", feature_factor)
     return [{"params": net[:FEATURES].parameters(), "lr": lr * feature_factor},
             {"params": net[FEATURES:].parameters(), "lr": lr}]
 
@@ -123,6 +135,7 @@ def finetune(way: str, lr: float, seed: int, pretrained: nn.Sequential | None, d
     from .training import fit
 
     check_choice("way", way, tuple(WAYS))
+    _check_data(data)
     lr = check_rate("lr", lr, positive=True)
     check_seed(seed)
     check_int("num_epochs", num_epochs, minimum=1)

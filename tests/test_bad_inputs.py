@@ -27,7 +27,7 @@ from traitlets import TraitError
 
 import tiny
 from lrcourse import compare, config, data, lr_finder, metrics, models, momentum, plotting, schedules
-from lrcourse import checkpoint, checks, experiments, training, widgets
+from lrcourse import checkpoint, checks, experiments, finetune, training, widgets
 from lrcourse.lr_finder import LRRangeResult, suggest
 from lrcourse.schedules import Constant
 from lrcourse.training import History
@@ -35,14 +35,14 @@ from lrcourse.training import History
 MODULES = dict(config=config, data=data, models=models, metrics=metrics, schedules=schedules,
                training=training, plotting=plotting, lr_finder=lr_finder, momentum=momentum,
                widgets=widgets, compare=compare, checkpoint=checkpoint, checks=checks,
-               experiments=experiments)
+               experiments=experiments, finetune=finetune)
 
 nan, inf = math.nan, math.inf
 
 # Public names with no bad input of their own, and why.
 NOT_WALKED = {
     "config": {"profile": "no arguments", "is_quick": "no arguments", "is_headless": "no arguments",
-               "machine": "no arguments", "is_rerun": "no arguments"},
+               "machine": "no arguments", "is_rerun": "no arguments", "cpu": "no arguments"},
     "checks": {"MAX_SEED": "a constant", "is_number": "a predicate: every value is an answer"},
     "data": {"SYSTEM_DIR": "a constant", "CHECKSUMS": "a constant", "VALID_SEED": "a constant",
              "DataNotFoundError": "an exception (test_data.py raises it)",
@@ -55,11 +55,15 @@ NOT_WALKED = {
     "training": {"History": "a record fit fills", "TrainingInterrupted": "an exception (test_checkpoint.py)",
                  "last_history": "no arguments"},
     "checkpoint": {"FORMAT": "a constant", "CheckpointError": "an exception (test_checkpoint.py raises it)"},
+    "finetune": {"OLD_CLASSES": "a constant", "NEW_CLASSES": "a constant", "PER_CLASS": "a constant",
+                 "PRETRAIN_LR": "a constant", "DEAD_ACC": "a constant", "WAYS": "a constant",
+                 "FineTuneData": "a record task_data fills"},
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant",
                 "Param": "a record of a slider's range"},
     "experiments": {"STRATEGIES": "a constant", "SCHEDULES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
                     "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
                     "SweepResult": "a record load_sweep fills", "package_hash": "no arguments",
+                    "FINETUNE_WAYS": "a constant", "TASKS": "a constant",
                     "Strategy": "a record of a formula and the function that makes fit's arguments"},
 }
 
@@ -758,6 +762,21 @@ CASES = [
     case("experiments.join: records, not stored sweeps", lambda: experiments.join([{}]), TypeError,
          r"^results must be one or more SweepResult \(from load_or_run\), got \(\[\{\}\],\)$"),
     case("experiments.main: an unknown sweep", lambda: experiments.main(["run", "nothing"]), SystemExit, "2"),
+    case("experiments.Sweep: an unknown task", lambda: sweep(task="detect"), ValueError,
+         r"^task must be one of \('classify', 'finetune'\), got 'detect'$"),
+    case("finetune.task_data: per_class 0", lambda: finetune.task_data(train(), train(), train(), per_class=0),
+         ValueError, r"^per_class must be an int >= 1, got 0$"),
+    case("finetune.new_head: a negative seed", lambda: finetune.new_head(models.lenet(seed=0), -1), ValueError, SEED),
+    case("finetune.five_way: a float seed", lambda: finetune.five_way(0.5), ValueError, SEED),
+    case("finetune.pretrain: loaders, not the task's data", lambda: finetune.pretrain(0, loaders(), 1), TypeError,
+         r"^data must be the task's FineTuneData \(from task_data\), got tuple$"),
+    case("finetune.start_of_finetuning: a state dict, not a net",
+         lambda: finetune.start_of_finetuning(models.lenet(seed=0).state_dict(), 0), TypeError,
+         r"^pretrained must be a LeNet \(nn.Sequential\), got OrderedDict$"),
+    case("finetune.feature_groups: a negative factor",
+         lambda: finetune.feature_groups(models.lenet(seed=0), 0.1, -0.1), ValueError, "^feature_factor " + RATE),
+    case("finetune.finetune: an unknown way", lambda: finetune.finetune("thawed", 0.1, 0, None, None, 1), ValueError,
+         r"^way must be one of \('shared', 'discriminative', 'frozen features', 'from scratch'\), got 'thawed'$"),
 ]
 
 
