@@ -550,6 +550,33 @@ def test_chapter_8_quotes_only_numbers_of_the_finetune_sweep():
     assert not stray, f"numbers in chapter 8's fine-tuning that no analysis of the stored sweep gives: {stray}"
 
 
+def test_the_summaries_of_chapters_5_6_and_8_quote_only_numbers_of_their_sweeps():
+    schedules, momentum = stored_result("schedules"), stored_result("momentum")
+    finetune = stored_result("finetune")
+    three = [r for r in schedules.runs if r["strategy"] in ("constant", "multi-factor", "one-cycle")]
+    two = [r for r in schedules.runs if r["strategy"] in ("constant", "plateau")]
+    optimizers = [r for r in ex.join(schedules, momentum)
+                  if r["strategy"] in ("cosine", "momentum + cosine", "Adam + cosine")]
+    allowed = {
+        "05_pytorch_schedulers.ipynb": quotable(three, schedules.definition, schedules.provenance)
+        | {"1.1628", "5.8"},  # the resume table's rate printed above, and its ratio to the peak 0.2
+        "06_plateau.ipynb": quotable(two, schedules.definition, schedules.provenance)
+        | same_rate_differences(two, "plateau", "constant")[0],
+        "08_parameter_groups.ipynb": quotable(optimizers, momentum.definition, momentum.provenance)
+        | quotable(finetune.runs, finetune.definition, finetune.provenance),
+    }
+    import re
+
+    for chapter, ok in allowed.items():
+        cells = ["".join(c["source"]) for c in json.loads((CHAPTERS / chapter).read_text())["cells"]
+                 if c["cell_type"] == "markdown"]
+        summary = next(c for c in cells if "## Summary" in c).split("## Summary", 1)[1].split("## Exercises")[0]
+        quoted = re.findall(r"(?<![\w.])[−+-]?\d+\.\d+", re.sub(r"`[^`]*`", "", summary))
+        assert quoted, f"the summary of {chapter} quotes no number"
+        stray = sorted({q for q in quoted if q.lstrip("−+-") not in ok})
+        assert not stray, f"numbers in the summary of {chapter} that no analysis of its sweeps gives: {stray}"
+
+
 def test_join_pairs_only_sweeps_of_one_protocol(tmp_path):
     a = run_sweep(small(), tmp_path / "a.json", progress=False)
     other = small(name="other", strategies=(("factor", (0.2,)),))
