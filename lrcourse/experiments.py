@@ -132,13 +132,8 @@ STRATEGIES = {
     "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
                               optimizer="Adam"),
 }
-# The ways of chapter 8's fine-tuning task (lrcourse.finetune), the strategies of a sweep of task "finetune".
-FINETUNE_WAYS = {
-    "shared": "fine-tune the pretrained body and a new head, every layer at lr",
-    "discriminative": "fine-tune, the classifier at lr, the features at lr/10",
-    "frozen features": "fine-tune, the classifier at lr, the features frozen",
-    "from scratch": "a freshly initialized 5-way LeNet at lr",
-}
+# The ways of chapter 8's fine-tuning task, the strategies of a sweep of task "finetune": way -> formula.
+FINETUNE_WAYS = finetune.FORMULAS
 TASKS = ("classify", "finetune")  # ten classes from scratch; chapter 8's pretrain-then-fine-tune
 SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
              "one-cycle")  # the shapes of chapters 3-7, all plain SGD

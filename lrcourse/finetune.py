@@ -36,7 +36,7 @@ from torch import nn
 from .checks import check_choice, check_int, check_rate, check_seed
 from .models import init_xavier, lenet
 
-__all__ = ["OLD_CLASSES", "NEW_CLASSES", "PER_CLASS", "PRETRAIN_LR", "DEAD_ACC", "WAYS", "FineTuneData",
+__all__ = ["OLD_CLASSES", "NEW_CLASSES", "PER_CLASS", "PRETRAIN_LR", "DEAD_ACC", "WAYS", "FORMULAS", "FineTuneData",
            "task_data", "new_head", "five_way", "pretrain", "start_of_finetuning", "feature_groups", "finetune"]
 
 OLD_CLASSES = (5, 6, 7, 8, 9)
@@ -46,6 +46,13 @@ PRETRAIN_LR = 0.1  # safely below the cliff of chapter 7: a net that dies in pre
 DEAD_ACC = 0.25  # five classes: chance is 0.2
 # way -> the features' rate as a fraction of the classifier's (None: no pretraining at all)
 WAYS = {"shared": 1.0, "discriminative": 0.1, "frozen features": 0.0, "from scratch": None}
+# way -> what it does, in words (a finetune sweep's definition stores it as the strategy's formula)
+FORMULAS = {
+    "shared": "fine-tune the pretrained body and a new head, every layer at lr",
+    "discriminative": "fine-tune, the classifier at lr, the features at lr/10",
+    "frozen features": "fine-tune, the classifier at lr, the features frozen",
+    "from scratch": "a freshly initialized 5-way LeNet at lr",
+}
 FEATURES = 7  # LeNet's modules up to the flattening
 
 

@@ -57,6 +57,7 @@ NOT_WALKED = {
     "checkpoint": {"FORMAT": "a constant", "CheckpointError": "an exception (test_checkpoint.py raises it)"},
     "finetune": {"OLD_CLASSES": "a constant", "NEW_CLASSES": "a constant", "PER_CLASS": "a constant",
                  "PRETRAIN_LR": "a constant", "DEAD_ACC": "a constant", "WAYS": "a constant",
+                 "FORMULAS": "a constant",
                  "FineTuneData": "a record task_data fills"},
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant",
                 "Param": "a record of a slider's range"},

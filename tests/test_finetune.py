@@ -111,7 +111,7 @@ def test_the_book_finetune_sweep_names_its_task_and_only_fine_tuning_ways():
     sweep = SWEEPS["finetune"]
     definition = sweep.definition()
     assert definition["task"]["finetune_epochs"] == 3 * sweep.num_epochs and len(sweep.seeds) >= 5
-    assert set(definition["strategies"]) == set(ft.WAYS)
+    assert set(definition["strategies"]) == set(ft.WAYS) == set(ft.FORMULAS)
     assert all(len(s["grid"]) >= 4 for s in definition["strategies"].values())
     assert "task" not in SWEEPS["schedules"].definition()  # the classify sweeps' files stay as they are
     with pytest.raises(ValueError, match=r"^strategy must be one of"):
