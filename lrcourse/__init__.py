@@ -13,7 +13,7 @@ from .models import lenet, mlp
 from .momentum import (MomentumSGD, convergence_rate, momentum_step, optimal_gd, optimal_momentum,
                        quadratic_eigenvalues, run_quadratic)
 from .plotting import (Animator, momentum_animation, plot_differences, plot_histories, plot_quadratic_runs,
-                       plot_rate_curves, plot_schedules, results_table, show_images)
+                       plot_rate_curves, plot_schedules, plural, results_table, show_images)
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
                         SquareRoot, Step, Warmup, lr_values)
 from .training import History, TrainingInterrupted, fit, last_history
@@ -30,7 +30,7 @@ __all__ = [
     "lenet", "mlp",
     "MomentumSGD", "convergence_rate", "momentum_step", "optimal_gd", "optimal_momentum",
     "quadratic_eigenvalues", "run_quadratic",
-    "Animator", "momentum_animation", "plot_differences", "plot_histories", "plot_quadratic_runs",
+    "Animator", "momentum_animation", "plot_differences", "plot_histories", "plot_quadratic_runs", "plural",
     "plot_rate_curves", "plot_schedules", "results_table", "show_images",
     "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
     "SquareRoot", "Step", "Warmup", "lr_values",

@@ -31,7 +31,8 @@ import torch
 
 from .checks import check_int, check_seed
 
-__all__ = ["Profile", "profile", "is_quick", "is_headless", "is_rerun", "seed_everything", "try_gpu", "machine", "cpu"]
+__all__ = ["Profile", "profile", "is_quick", "is_headless", "is_rerun", "kernel_shell", "seed_everything", "try_gpu",
+           "machine", "cpu"]
 
 
 def _flag(name: str) -> bool:
@@ -47,6 +48,16 @@ def is_quick() -> bool:
 def is_headless() -> bool:
     """True when ``LRCOURSE_HEADLESS`` says no person watches the output."""
     return _flag("LRCOURSE_HEADLESS")
+
+
+def kernel_shell():
+    """The IPython shell when running in a Jupyter kernel (not a terminal), else None."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
 def is_rerun() -> bool:

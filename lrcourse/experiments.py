@@ -45,6 +45,7 @@ from . import finetune
 from .checks import check_choice, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
+from .plotting import plural
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
 
 __all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
@@ -642,7 +643,8 @@ def load_or_run(name: str, *, rerun: bool | None = None, progress: bool = True) 
         cached.unlink(missing_ok=True)
         cached.with_name(cached.stem + ".runs.jsonl").unlink(missing_ok=True)
     runs = len(sweep.runs())
-    print(f"computing sweep {name!r} ({reason}): {runs} runs of {sweep.num_epochs} epochs into {cached}")
+    print(f"computing sweep {name!r} ({reason}): {plural(runs, 'run')} of {plural(sweep.num_epochs, 'epoch')} "
+          f"into {cached}")
     run_sweep(sweep, cached, progress=progress and runs > 1)
     return load_sweep(cached, sweep)
 
@@ -667,7 +669,7 @@ def main(argv=None) -> int:
                 state = load_sweep(path, sweep).describe() if path.is_file() else "not computed"
             except ValueError as err:
                 state = f"stale: {err}"
-            print(f"{name:<12} {len(sweep.runs()):>4} runs × {sweep.num_epochs} epochs  {state}")
+            print(f"{name:<12} {len(sweep.runs()):>4} runs × {plural(sweep.num_epochs, 'epoch')}  {state}")
         return 0
     try:
         i, k = (int(x) for x in args.shard.split("/"))

@@ -7,6 +7,8 @@ are a cell's last value; pyplot's inline backend never shows them twice.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import io
 import math
 import numbers
@@ -17,14 +19,20 @@ import weakref
 from matplotlib.figure import Figure
 
 from .config import is_headless
+from .config import kernel_shell as _kernel_shell  # one name, so that tests can stand in for the kernel
 
-__all__ = ["Animator", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_differences",
+__all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_differences",
            "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules", "results_table",
            "show_images"]
 
 DPI = 100
 HISTORY_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr",
                    "epoch_time")  # per-epoch lists
+
+
+def plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, in the plural unless ``n`` is 1: ``plural(1, "epoch") == "1 epoch"``, else "n epochs"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _check_dict(name: str, value, what: str, one: str | None = None) -> None:
@@ -52,16 +60,6 @@ class PNGFigure(Figure):
 
     def _repr_png_(self) -> bytes:
         return self.to_png()
-
-
-def _kernel_shell():
-    """The IPython shell when running in a Jupyter kernel (not a terminal), else None."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
 
 
 def set_axes(ax, xlabel, ylabel, xlim, ylim, xscale, yscale, legend) -> None:
@@ -94,6 +92,30 @@ def _hook_post_execute(shell) -> None:
         _hooked = True
 
 
+_frames_target = contextvars.ContextVar("frames_target", default=None)
+
+
+@contextlib.contextmanager
+def frames_into(image):
+    """Inside this block, a new :class:`Animator` draws its frames into ``image``.
+
+    ``image`` is an ``ipywidgets.Image`` (anything with a ``value`` that takes
+    PNG bytes): each frame replaces its value, which every front end redraws.
+    Use it where a display handle cannot reach the screen: output that a
+    button's callback writes into an ``ipywidgets.Output`` is shown, but
+    updates to a display in it are dropped by the ipywidgets 8 front ends
+    (JupyterLab, Notebook 7), so a live plot there would stay empty.
+    """
+    if not hasattr(image, "value"):
+        raise TypeError(f"image must be an ipywidgets.Image (with a value for PNG bytes), "
+                        f"got {type(image).__name__}")
+    token = _frames_target.set(image)
+    try:
+        yield image
+    finally:
+        _frames_target.reset(token)
+
+
 class Animator:
     """Plot data as it arrives, in one figure updated in place (d2l's ``Animator``).
 
@@ -109,7 +131,8 @@ class Animator:
     :meth:`flush`).
     With ``LRCOURSE_HEADLESS=1`` (book builds, nbval) it draws only then, so
     the page holds exactly one final figure. Outside a kernel nothing is
-    shown; the figure is ``self.fig``.
+    shown; the figure is ``self.fig``. Made inside :func:`frames_into`, it
+    draws into that image widget instead of a display.
     """
 
     def __init__(self, xlabel=None, ylabel=None, legend=None, xlim=None, ylim=None,
@@ -130,6 +153,7 @@ class Animator:
         self.draw_seconds = 0.0  # what the last frame cost
         self.num_draws = 0
         self._handle = None
+        self._target = _frames_target.get()
         self._lines = None
         self._laid_out = False
         self._last_draw = float("-inf")
@@ -157,10 +181,11 @@ class Animator:
                 self.Y[i].append(float(b))
         self._dirty = True
         shell = _kernel_shell()
-        if shell is None:
+        if shell is None and self._target is None:
             return
-        _pending.add(self)
-        _hook_post_execute(shell)
+        if shell is not None:
+            _pending.add(self)
+            _hook_post_execute(shell)
         wait = max(1.0 / self.max_fps, self.draw_seconds / self.max_share)
         if not is_headless() and time.monotonic() - self._last_draw >= wait:
             self.draw(final=False)
@@ -195,17 +220,19 @@ class Animator:
         self.redraw()
         self._dirty = False
         self.num_draws += 1
-        if _kernel_shell() is not None:
+        if self._target is not None or _kernel_shell() is not None:
             from IPython.display import Image, display
 
             if not final and not self._laid_out:
                 self.fig.tight_layout()
                 self._laid_out = True
-            image = Image(data=self.fig.to_png(tight=final and not self._laid_out), format="png")
-            if self._handle is None:
-                self._handle = display(image, display_id=True)
+            png = self.fig.to_png(tight=final and not self._laid_out)
+            if self._target is not None:
+                self._target.value = png
+            elif self._handle is None:
+                self._handle = display(Image(data=png, format="png"), display_id=True)
             else:
-                self._handle.update(image)
+                self._handle.update(Image(data=png, format="png"))
         self._last_draw = time.monotonic()
         self.draw_seconds = self._last_draw - start
 
@@ -289,6 +316,9 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
     labels = {"train_loss": "train loss", "train_acc": "train accuracy",
               "valid_acc": "validation accuracy", "valid_loss": "validation loss",
               "test_acc": "test accuracy", "test_loss": "test loss", "lr": "learning rate"}
+    # the rate panel spans epochs from 0 (epoch e's rate holds over [e - 1, e]): the panels beside it
+    # share its axis, so the same x is the same moment of training in every panel
+    xlim = (0, max(len(h.lr) for h in histories.values()) or 1) if "lr" in metrics else None
     for ax, metric in zip(axes, metrics):
         for i, (label, history) in enumerate(histories.items()):
             color = f"C{i % 10}"
@@ -300,7 +330,7 @@ def plot_histories(histories: dict, metrics=("train_loss", "train_acc", "test_ac
             if mark_lr_changes:
                 for x in history.lr_changes():
                     ax.axvline(x, color=color, linestyle=":", linewidth=1.2)
-        set_axes(ax, xlabel, labels.get(metric, metric), None, None, "linear",
+        set_axes(ax, xlabel, labels.get(metric, metric), xlim, None, "linear",
                  "log" if metric == "lr" else "linear", None)
     # one legend for all panels, below them: long run names never cover a curve
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncols=ncols,

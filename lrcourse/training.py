@@ -48,9 +48,9 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import (check_batches, check_choice, check_device, check_flag, check_int, check_loss, check_path,
                      check_rate, check_seed)
-from .config import is_headless, seed_everything, try_gpu
+from .config import is_headless, kernel_shell, seed_everything, try_gpu
 from .metrics import Accumulator, evaluate, num_correct
-from .plotting import Animator
+from .plotting import Animator, plural
 
 __all__ = ["History", "fit", "TrainingInterrupted", "last_history"]
 
@@ -130,7 +130,7 @@ class History:
         return text + (f"; interrupted at (epoch, step) {self.interrupted}" if self.interrupted else "")
 
     def __repr__(self) -> str:
-        return f"History({self.num_epochs} epochs: {self.summary()})"
+        return f"History({plural(self.num_epochs, 'epoch')}: {self.summary()})"
 
 
 # ---------------------------------------------------------------- arguments
@@ -340,8 +340,40 @@ class _Progress:
     def close(self) -> None:
         if self.bar is not None:
             if self.headless:
-                print(self.bar)
+                _final_line(self.bar)
             self.bar.close()
+
+
+# The runs of the cell now executing (headless): their final lines are shown as one.
+_cell_runs = {"cell": None, "runs": 0, "steps": 0, "total": 0, "elapsed": 0.0, "handle": None}
+
+
+def _final_line(bar) -> None:
+    """Show a headless bar's final line; in a kernel, one line per cell however many runs it trains.
+
+    The first run of a cell displays its line; each later run of the same cell
+    replaces it with the sum ("3 runs: 100%| … | 7050/7050 [01:30, 78 step/s]"),
+    so a book page shows one line of progress per cell.
+    """
+    from IPython.display import display
+
+    shell = kernel_shell()
+    if shell is None:
+        print(bar)
+        return
+    runs = _cell_runs
+    if runs["cell"] != shell.execution_count:
+        runs.update(cell=shell.execution_count, runs=0, steps=0, total=0, elapsed=0.0, handle=None)
+    runs["runs"] += 1
+    runs["steps"] += bar.n - bar.initial
+    runs["total"] += bar.total - bar.initial
+    runs["elapsed"] += bar.format_dict["elapsed"]
+    line = str(bar) if runs["runs"] == 1 else bar.format_meter(
+        runs["steps"], runs["total"], runs["elapsed"], prefix=f"{runs['runs']} runs", unit="step")
+    if runs["handle"] is None:
+        runs["handle"] = display({"text/plain": line}, raw=True, display_id=True)
+    else:
+        runs["handle"].update({"text/plain": line}, raw=True)
 
 
 # ---------------------------------------------------------------- interrupts

@@ -18,16 +18,18 @@ Only standard ipywidgets are used, so the widgets work in Jupyter and Colab.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .checks import check_int
 from .lr_finder import DEFAULT_RULE, RULES, LRRangeResult
-from .plotting import PNGFigure, plot_schedules
+from .plotting import PNGFigure, frames_into, plot_schedules, plural
 from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, SquareRoot,
                         Step, lr_values)
 
 __all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer",
-           "PLAYGROUND_X0", "explore_momentum", "momentum_playground", "explore_range_test",
+           "PLAYGROUND_X0", "ALPHA_SLIDER", "BETA_SLIDER", "KAPPAS", "slider_grid", "best_on_grid",
+           "explore_momentum", "momentum_playground", "explore_range_test",
            "range_test_explorer"]
 
 
@@ -132,7 +134,6 @@ def _slider(p: Param):
     if p.integer:
         return w.IntSlider(value=int(p.value), min=int(p.low), max=int(p.high), step=1, **common)
     if p.log:
-        import math
         return w.FloatLogSlider(value=p.value, base=10, min=math.log10(p.low), max=math.log10(p.high),
                                 step=0.05, readout_format=".3g", **common)
     return w.FloatSlider(value=p.value, min=p.low, max=p.high, step=p.step, readout_format=".3g",
@@ -199,8 +200,11 @@ def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
     from .models import mlp
     from .training import fit
 
-    epochs = "1 epoch" if num_epochs == 1 else f"{num_epochs} epochs"
-    button = w.Button(description=f"train {epochs}", button_style="primary")
+    button = w.Button(description=f"train {plural(num_epochs, 'epoch')}", button_style="primary",
+                      layout=w.Layout(width="auto"))
+    # The live plot goes into an Image widget: the ipywidgets 8 front ends drop updates to a
+    # display inside an Output widget, so fit's usual live plot would stay empty there.
+    plot = w.Image(format="png", layout=w.Layout(max_width="500px", display="none"))
     out = w.Output()
 
     def train(_):
@@ -210,34 +214,89 @@ def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
             try:
                 schedule = make_schedule(kind.value, **params)
             except ValueError as err:
+                plot.layout.display = "none"
                 print(f"not a valid schedule: {err}")
                 return
             net = net_fn() if net_fn is not None else mlp(seed=0)
-            history = fit(net, train_iter, test_iter, num_epochs=num_epochs, scheduler=schedule,
-                          seed=0, progress=False)
+            plot.layout.display = None
+            with frames_into(plot):
+                history = fit(net, train_iter, test_iter, num_epochs=num_epochs, scheduler=schedule,
+                              seed=0, progress=False)
             print(history.summary())
 
     button.on_click(train)
-    return [button, out]
+    return [button, plot, out]
 
 
 # ---------------------------------------------------------------- chapter 2: the momentum playground
 
 PLAYGROUND_X0 = (-1.0, 0.8)  # far along the flat direction, a little up the steep one
+# The playground's sliders: α on a log scale (exponents of 10), β linear, κ from a list of round values.
+# The steps are fine enough that the best point on the grid is within 0.003 of the best rate ρ.
+ALPHA_SLIDER = dict(min=-2.0, max=0.6, step=0.002)
+BETA_SLIDER = dict(min=0.0, max=0.99, step=0.002)
+KAPPAS = (1, 1.5, 2, 3, 5, 7, 10, 15, 20, 30, 50, 70, 100, 150, 200, 300, 500, 700, 1000)
+
+
+def slider_grid(min: float, max: float, step: float, *, log: bool = False):
+    """Every value a slider from ``min`` to ``max`` in steps of ``step`` can hold, ascending.
+
+    The front ends snap a slider's value to ``min + k·step`` (k = 0, 1, …) and
+    send the snapped value back to the kernel. With ``log=True`` the three
+    numbers are exponents of 10, as ``FloatLogSlider`` takes them, and the
+    values are ``10^(min + k·step)``.
+    """
+    import numpy as np
+
+    if not (math.isfinite(min) and math.isfinite(max) and min < max):
+        raise ValueError(f"min must be < max (both finite), got min={min!r}, max={max!r}")
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"step must be > 0, got {step!r}")
+    values = min + step * np.arange(math.floor((max - min) / step + 1e-9) + 1)
+    return 10.0 ** values if log else values
+
+
+def best_on_grid(lambdas, alphas, betas, *, nesterov: bool = False) -> tuple[float, float, float]:
+    """The ``(α, β, ρ)`` with the smallest convergence rate ρ among the slider values ``alphas × betas``.
+
+    This is where a "best" button must put the sliders: the exact optimum
+    (:func:`~lrcourse.momentum.optimal_momentum`) is seldom a value a slider
+    can hold, and the nearest one can be far worse (or diverge) because ρ
+    rises steeply on one side of the optimum. Only the 41 × 41 grid points
+    nearest the exact optimum are tried; ``betas == [0]`` searches plain
+    gradient descent around :func:`~lrcourse.momentum.optimal_gd`'s rate.
+    """
+    import numpy as np
+
+    from .momentum import convergence_rate, optimal_gd, optimal_momentum
+
+    alphas, betas = np.asarray(alphas, dtype=float), np.asarray(betas, dtype=float)
+    if alphas.ndim != 1 or betas.ndim != 1 or not alphas.size or not betas.size:
+        raise ValueError("alphas and betas must be non-empty 1-d sequences of slider values")
+    a, b = (optimal_gd(lambdas)[0], 0.0) if betas.max() == 0 else optimal_momentum(lambdas)[:2]
+
+    def near(grid, value, reach=20):
+        i = int(np.searchsorted(grid, value))
+        return grid[max(i - reach, 0):i + reach + 1]
+
+    A, B = np.meshgrid(near(alphas, a), near(betas, b))
+    rates = convergence_rate(A.ravel(), B.ravel(), lambdas, nesterov=nesterov)
+    i = int(np.argmin(rates))
+    return float(A.ravel()[i]), float(B.ravel()[i]), float(rates[i])
 
 
 def explore_momentum(alpha: float, beta: float, kappa: float, *, nesterov: bool = False,
-                     num_steps: int = 200, x0=PLAYGROUND_X0):
+                     num_steps: int = 200, x0=PLAYGROUND_X0, grid=None):
     """What the playground shows for these slider values: ``(run, text)``.
 
     ``run`` is :func:`~lrcourse.momentum.run_quadratic` on the quadratic with
     eigenvalues ``(1/κ, 1)``; ``text`` compares its rate ρ with the best
     rates of plain gradient descent and of momentum for this κ, and says how
-    many steps shrink the loss a millionfold (``ρ^(2k) ≤ 10⁻⁶``). Raises
-    ``ValueError`` for α ≤ 0, β outside [0, 1) or κ < 1.
+    many steps shrink the loss a millionfold (``ρ^(2k) ≤ 10⁻⁶``). With
+    ``grid=(alphas, betas)``, the sliders' values, it also gives the best
+    rates those values reach (:func:`best_on_grid`): what the buttons set.
+    Raises ``ValueError`` for α ≤ 0, β outside [0, 1) or κ < 1.
     """
-    import math
-
     from .momentum import optimal_gd, optimal_momentum, quadratic_eigenvalues, run_quadratic
 
     lambdas = quadratic_eigenvalues(kappa)
@@ -251,8 +310,13 @@ def explore_momentum(alpha: float, beta: float, kappa: float, *, nesterov: bool 
         verdict = "converges in a few steps (ρ = 0)"
     else:
         verdict = f"loss ×10⁻⁶ after ≈ {math.ceil(math.log(1e-6) / (2 * math.log(rate)))} steps"
-    text = (f"{'Nesterov' if nesterov else 'heavy ball'}, κ = {kappa:.3g}: rate ρ = {rate:.4f}, "
-            f"{verdict}. Best plain GD: ρ = {gd_rate:.4f}; best momentum: ρ = {best_rate:.4f}")
+    best_gd, best_momentum = f"ρ = {gd_rate:.4f}", f"ρ = {best_rate:.4f}"
+    if grid is not None:
+        alphas, betas = grid
+        best_gd += f" (sliders: {best_on_grid(lambdas, alphas, [0.0])[2]:.4f})"
+        best_momentum += f" (sliders: {best_on_grid(lambdas, alphas, betas)[2]:.4f})"
+    text = (f"{'Nesterov' if nesterov else 'heavy ball'}, κ = {kappa:g}: rate ρ = {rate:.4f}, "
+            f"{verdict}. Best plain GD: {best_gd}; best momentum: {best_momentum}")
     return run, text
 
 
@@ -261,26 +325,27 @@ def momentum_playground(*, num_steps: int = 200, x0=PLAYGROUND_X0):
 
     α and β redraw while they move (each redraw repaints two lines, about
     10 ms); κ redraws the contours and updates when released. Buttons jump to
-    the best momentum setting and the best plain gradient descent for the
-    current κ. Returns the ``ipywidgets.VBox``; ``box.sliders`` maps
-    ``alpha``, ``beta``, ``kappa`` to the sliders and ``box.image`` is the
-    picture.
+    the best heavy-ball setting and the best plain gradient descent for the
+    current κ, among the values the sliders can hold (:func:`best_on_grid`).
+    Returns the ``ipywidgets.VBox``; ``box.sliders`` maps ``alpha``,
+    ``beta``, ``kappa`` to the sliders and ``box.image`` is the picture.
     """
     import ipywidgets as w
 
-    from .momentum import optimal_gd, optimal_momentum, quadratic_eigenvalues
+    from .momentum import quadratic_eigenvalues
     from .plotting import QuadraticPlot
 
-    common = dict(style={"description_width": "3em"}, layout=w.Layout(width="30em"), readout_format=".3g")
-    alpha = w.FloatLogSlider(value=1.0, base=10, min=-2, max=0.6, step=0.01, description="α",
-                             continuous_update=True, **common)
-    beta = w.FloatSlider(value=0.0, min=0.0, max=0.99, step=0.01, description="β", continuous_update=True,
-                         **common)
-    kappa = w.FloatLogSlider(value=50, base=10, min=0, max=3, step=0.05, description="κ",
-                             continuous_update=False, **common)
-    nesterov = w.Checkbox(value=False, description="Nesterov")
-    best = w.Button(description="best α, β (momentum)")
-    best_gd = w.Button(description="best α (plain GD)")
+    common = dict(style={"description_width": "3em"}, layout=w.Layout(width="30em"))
+    alpha = w.FloatLogSlider(value=1.0, base=10, description="α", continuous_update=True,
+                             readout_format=".4g", **ALPHA_SLIDER, **common)
+    beta = w.FloatSlider(value=0.0, description="β", continuous_update=True, readout_format=".3f",
+                         **BETA_SLIDER, **common)
+    kappa = w.SelectionSlider(options=[(f"{k:g}", float(k)) for k in KAPPAS], value=50.0,
+                              description="κ", continuous_update=False, **common)
+    grid = (slider_grid(**ALPHA_SLIDER, log=True), slider_grid(**BETA_SLIDER))
+    nesterov = w.Checkbox(value=False, description="Nesterov", layout=w.Layout(width="auto"))
+    best = w.Button(description="best α, β (heavy ball)", layout=w.Layout(width="auto"))
+    best_gd = w.Button(description="best α (plain GD)", layout=w.Layout(width="auto"))
     image = w.Image(format="png", layout=w.Layout(max_width="800px"))
     text = w.HTML()
     state = {"plot": None, "kappa": None, "hold": False}
@@ -292,17 +357,17 @@ def momentum_playground(*, num_steps: int = 200, x0=PLAYGROUND_X0):
             state["plot"] = QuadraticPlot(quadratic_eigenvalues(kappa.value), x0, num_steps)
             state["kappa"] = kappa.value
         run, message = explore_momentum(alpha.value, beta.value, kappa.value, nesterov=nesterov.value,
-                                        num_steps=num_steps, x0=x0)
-        state["plot"].update(run, f"α = {alpha.value:.3g}, β = {beta.value:.2f}, κ = {kappa.value:.3g}")
+                                        num_steps=num_steps, x0=x0, grid=grid)
+        state["plot"].update(run, f"α = {alpha.value:.4g}, β = {beta.value:.3f}, κ = {kappa.value:g}")
         image.value = state["plot"].to_png()
         text.value = f"<code>{message}</code>"
 
     def jump(gd: bool):
         lambdas = quadratic_eigenvalues(kappa.value)
-        a, b = (optimal_gd(lambdas)[0], 0.0) if gd else optimal_momentum(lambdas)[:2]
-        state["hold"] = True                 # one redraw for the two sliders, not two
+        a, b, _ = best_on_grid(lambdas, grid[0], [0.0] if gd else grid[1])
+        state["hold"] = True                 # one redraw for the three controls, not three
         try:
-            alpha.value, beta.value = min(a, 10 ** alpha.max), min(b, beta.max)
+            alpha.value, beta.value, nesterov.value = a, b, False
         finally:
             state["hold"] = False
         redraw()

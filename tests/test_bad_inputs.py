@@ -42,7 +42,8 @@ nan, inf = math.nan, math.inf
 # Public names with no bad input of their own, and why.
 NOT_WALKED = {
     "config": {"profile": "no arguments", "is_quick": "no arguments", "is_headless": "no arguments",
-               "machine": "no arguments", "is_rerun": "no arguments", "cpu": "no arguments"},
+               "machine": "no arguments", "is_rerun": "no arguments", "cpu": "no arguments",
+               "kernel_shell": "no arguments"},
     "checks": {"MAX_SEED": "a constant", "is_number": "a predicate: every value is an answer"},
     "data": {"SYSTEM_DIR": "a constant", "CHECKSUMS": "a constant", "VALID_SEED": "a constant",
              "DataNotFoundError": "an exception (test_data.py raises it)",
@@ -51,7 +52,8 @@ NOT_WALKED = {
                   "MODES": "a constant"},
     "momentum": {"QuadraticRun": "a record run_quadratic fills"},
     "plotting": {"PNGFigure": "a matplotlib Figure: its arguments are matplotlib's",
-                 "Table": "a record of the strings results_table and summary_table make"},
+                 "Table": "a record of the strings results_table and summary_table make",
+                 "plural": "a formatter: every count is an answer"},
     "training": {"History": "a record fit fills", "TrainingInterrupted": "an exception (test_checkpoint.py)",
                  "last_history": "no arguments"},
     "checkpoint": {"FORMAT": "a constant", "CheckpointError": "an exception (test_checkpoint.py raises it)"},
@@ -59,7 +61,8 @@ NOT_WALKED = {
                  "PRETRAIN_LR": "a constant", "DEAD_ACC": "a constant", "WAYS": "a constant",
                  "FORMULAS": "a constant",
                  "FineTuneData": "a record task_data fills"},
-    "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant",
+    "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant", "ALPHA_SLIDER": "a constant",
+                "BETA_SLIDER": "a constant", "KAPPAS": "a constant",
                 "Param": "a record of a slider's range"},
     "experiments": {"STRATEGIES": "a constant", "SCHEDULES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
                     "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
@@ -483,6 +486,9 @@ CASES = [
                      r"y of shape \(4,\)\): RuntimeError: .*mat1 and mat2 shapes cannot be multiplied"),
 
     # ------------------------------------------------------------ plotting
+    case("plotting.frames_into: a bytes buffer, not an Image widget",
+         lambda: plotting.frames_into(b"").__enter__(), TypeError,
+         r"^image must be an ipywidgets.Image \(with a value for PNG bytes\), got bytes$"),
     case("plotting.Animator: max_fps 0", lambda: plotting.Animator(max_fps=0), ValueError,
          r"^max_fps must be > 0, got 0$"),
     case("plotting.Animator: max_fps is a str", lambda: plotting.Animator(max_fps="2"), ValueError,
@@ -705,6 +711,13 @@ CASES = [
     case("widgets.schedule_explorer: num_epochs 0 for the train button",
          lambda: widgets.schedule_explorer(10, train_iter=train(), test_iter=train(), num_epochs=0),
          ValueError, r"^num_epochs must be an int >= 1, got 0$"),
+    case("widgets.slider_grid: min above max", lambda: widgets.slider_grid(1.0, 0.0, 0.1), ValueError,
+         r"^min must be < max \(both finite\), got min=1.0, max=0.0$"),
+    case("widgets.slider_grid: NaN step", lambda: widgets.slider_grid(0.0, 1.0, nan), ValueError,
+         r"^step must be > 0, got nan$"),
+    case("widgets.best_on_grid: a 2-D alpha grid",
+         lambda: widgets.best_on_grid([0.1, 1.0], [[0.5, 1.0]], [0.0]), ValueError,
+         r"^alphas and betas must be non-empty 1-d sequences of slider values$"),
     case("widgets.momentum_playground: num_steps 0", lambda: widgets.momentum_playground(num_steps=0),
          ValueError, r"^num_steps must be an int >= 1, got 0$"),
 
@@ -869,10 +882,15 @@ def test_playground_sliders_clamp_out_of_range_values():
     box = widgets.momentum_playground(num_steps=20)
     sliders = box.sliders
     for name, value, expected in [("alpha", 1e6, 10 ** 0.6), ("alpha", 0.0, 10 ** -2), ("beta", 1.5, 0.99),
-                                  ("beta", -1.0, 0.0), ("kappa", 0.01, 1.0), ("kappa", 1e9, 1e3)]:
+                                  ("beta", -1.0, 0.0)]:
         sliders[name].value = value
         assert sliders[name].value == pytest.approx(expected), name
         assert "rate ρ = " in box.text.value
+    # κ holds only its listed values: another is refused and the last one stays
+    for value in (0.01, 1e9, 40.0):
+        with pytest.raises(TraitError, match="Invalid selection"):
+            sliders["kappa"].value = value
+    assert sliders["kappa"].value == 50 and "κ = 50:" in box.text.value
 
 
 def test_range_test_explorer_clamps_the_slider_and_refuses_an_unknown_rule():

@@ -183,7 +183,17 @@ _COLLECT = """() => ({
   widgetViews: document.querySelectorAll(
       '.cell_output script[type="application/vnd.jupyter.widget-view+json"]').length,
   text: document.body.innerText,
+  // Sphinx writes each formula into an element of class "math"; MathJax puts its output beside it
+  formulas: document.querySelectorAll('.math').length,
+  typeset: document.querySelectorAll('.math mjx-container, mjx-container.MathJax').length,
+  mathErrors: [...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error') || e.textContent),
+  mathjax: [...document.scripts].map(s => s.getAttribute('src') || '').filter(src => /mathjax/i.test(src)),
 })"""
+
+# MathJax typesets after the load event; its startup promise resolves when the page is done.
+_TYPESET = """async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -221,11 +231,13 @@ def visit(new_page, base_url, screenshot, browser_report):
             pytest.fail(f"{name}.html: HTTP {response.status} (is it in the built site {SITE}?)",
                         pytrace=False)
         page.evaluate(_LOAD_IMAGES)
+        page.evaluate(_TYPESET)
         found = page.evaluate(_COLLECT)
         page.screenshot(path=screenshot(name), full_page=True)
         blocked = list(dict.fromkeys(page.blocked))
         page.context.close()
         found.update(
+            blocked=blocked,
             # a blocked outside resource fails to load: listed apart, not counted as an error
             console=[f"{text} ({url})" for text, url in console if url not in blocked],
             errors=[e for e in errors if not any(k in e for k in KNOWN_UPSTREAM_ERRORS)],
@@ -271,6 +283,36 @@ def test_page_loads_without_errors(visit, name):
     found = visit(name)  # fails unless HTTP 200
     assert found["errors"] == [], f"uncaught JavaScript errors: {found['errors']}"
     assert found["console"] == [], f"console errors: {found['console']}"
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_no_request_leaves_localhost(visit, name):
+    """Scripts, styles, fonts, MathJax and data all come from the book's own files."""
+    assert visit(name)["blocked"] == []
+
+
+def source_formulas(notebook: Path) -> int:
+    """How many ``$...$`` and ``$$...$$`` formulas the markdown cells of ``notebook`` hold (code aside)."""
+    import re
+
+    count = 0
+    for cell in json.loads(notebook.read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            text = re.sub(r"```.*?```|`[^`\n]*`", "", "".join(cell["source"]), flags=re.S)
+            count += len(re.findall(r"\$\$.+?\$\$|\$[^$\n]+\$", text, flags=re.S))
+    return count
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_formulas_are_typeset_by_the_books_own_mathjax(visit, name):
+    found = visit(name)
+    expected = source_formulas(ROOT / f"{name}.ipynb")
+    assert expected > 0, f"{name}.ipynb has no formula in $...$"
+    assert found["formulas"] == expected, "the page does not hold one math element per formula"
+    assert found["typeset"] == found["formulas"], "MathJax did not typeset every formula"
+    assert found["mathErrors"] == [] and "Math input error" not in found["text"]
+    assert found["mathjax"] and all(not src.startswith(("http:", "https:", "//")) for src in found["mathjax"]), \
+        f"MathJax must come from the book's own files, got {found['mathjax']}"
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -350,18 +392,33 @@ _OPAQUE = """imgs => imgs.filter(img => img.naturalWidth > 0).map(img => {
 })"""
 
 
+# The colour MathJax draws each formula in, as [r, g, b] (its glyphs take the text colour).
+_FORMULA_COLOURS = """els => els.map(el => {
+  const c = getComputedStyle(el).color;
+  return c.slice(c.indexOf('(') + 1, -1).split(',').slice(0, 3).map(Number);
+})"""
+
+
+def _rgb(css: str) -> list[int]:
+    return [int(float(v)) for v in css[css.index("(") + 1:-1].split(",")[:3]]
+
+
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_figures_are_opaque_in_dark_mode(new_page, base_url, screenshot, name):
-    """Dark mode leaves the figures readable: every pixel of every figure is opaque."""
+def test_dark_mode_keeps_figures_and_formulas_readable(new_page, base_url, screenshot, name):
+    """Every pixel of every figure is opaque, and every formula is drawn in a light colour."""
     page = new_page(color_scheme="dark")
     page.goto(f"{base_url}{name}.html", wait_until="load")
     page.evaluate("document.documentElement.dataset.theme = 'dark'")
     page.evaluate(_LOAD_IMAGES)
-    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
-    rgb = [int(v) for v in background[background.index("(") + 1:-1].split(",")[:3]]
-    assert sum(rgb) < 3 * 80, f"the page did not turn dark: body background {background}"
+    page.evaluate(_TYPESET)
+    background = _rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    assert sum(background) < 3 * 80, f"the page did not turn dark: body background {background}"
     page.screenshot(path=screenshot(name, "dark"), full_page=True)
     figures = page.locator(".cell_output img").evaluate_all(_OPAQUE)
+    colours = page.locator("mjx-container").evaluate_all(_FORMULA_COLOURS)
     page.context.close()
     assert figures, "no figure to check"
     assert [(src, f"{share:.0%} transparent") for src, share in figures if share > 0] == []
+    assert colours, "no typeset formula to check"
+    dim = [c for c in colours if sum(c) < sum(background) + 3 * 100]  # too close to the background
+    assert dim == [], f"{len(dim)} of {len(colours)} formulas are dark on the dark page, e.g. {dim[0]}"

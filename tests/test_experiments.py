@@ -361,7 +361,9 @@ def prose_numbers(chapter: str, sections: tuple | None = None) -> list:
         end = next(i for i, c in enumerate(cells) if i > start and sections[1] in c)
         cells = cells[start:end]
     prose = "\n".join(c for c in cells if not c.startswith("<details>"))
-    prose = re.sub(r"`[^`]*`", "", prose)  # code and formulas in backticks are not quoted results
+    prose = re.sub(r"`[^`]*`", "", prose)  # code in backticks is not a quoted result
+    # nor are formulas: their constants are settings (β = 0.9); measured results stay in the prose
+    prose = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", "", prose, flags=re.S)
     return re.findall(r"(?<![\w.])[−+-]?\d+\.\d+", prose)
 
 

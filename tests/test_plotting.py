@@ -332,6 +332,13 @@ def test_plot_histories_single_metric_and_options():
     assert tuple(fig.get_size_inches()) == (4, 3)
 
 
+def test_the_rate_panel_and_the_panels_beside_it_share_the_epoch_axis():
+    fig = plot_histories({0.1: history(0), 0.2: history(1)}, metrics=("lr", "test_acc"))
+    assert [ax.get_xlim() for ax in fig.axes] == [(0.0, 3.0), (0.0, 3.0)]
+    (ax,) = plot_histories({0.1: history(0)}, metrics=("test_acc",)).axes
+    assert ax.get_xlim()[0] > 0.5           # without a rate panel, the axis fits the points from epoch 1
+
+
 def test_plot_histories_draws_every_step_rate_where_it_happened():
     from lrcourse import History
 
@@ -393,3 +400,28 @@ def test_show_images_grid_with_titles():
     assert [ax.get_title() for ax in shown] == ["a", "b", "c", "d", "e"]
     assert shown[0].get_images()[0].get_array().shape == (28, 28)
     assert fig._repr_png_().startswith(PNG_SIGNATURE)
+
+
+def test_an_animator_made_in_frames_into_draws_into_the_image():
+    """Frames go to the image's value (an ipywidgets.Image in a button's callback), not to a display."""
+    import ipywidgets as w
+
+    from lrcourse.plotting import Animator, frames_into
+
+    image = w.Image(format="png")
+    with frames_into(image) as target:
+        assert target is image
+        animator = Animator(legend=["loss"])
+    outside = Animator()
+    for epoch in range(1, 4):
+        animator.add(epoch, 1.0 / epoch)
+        outside.add(epoch, 1.0)
+    animator.flush()
+    assert bytes(image.value).startswith(b"\x89PNG") and animator.num_draws >= 1
+    assert outside.num_draws == 0  # outside a kernel and outside the block, nothing is drawn
+
+
+def test_plural_says_1_epoch_and_2_epochs():
+    from lrcourse import plural
+
+    assert [plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]

@@ -243,6 +243,44 @@ def test_animate_and_progress_leave_one_final_figure(monkeypatch, capsys):
     assert out.count("\n") == 1 and "8/8" in out and "test_acc" in out
 
 
+def test_headless_runs_of_one_cell_show_one_progress_line(monkeypatch):
+    """In a kernel, the first run of a cell displays its final line; later runs of the cell replace it
+    with their sum, and the next cell starts a line of its own."""
+    import types
+
+    import IPython.display
+
+    from lrcourse import training
+
+    shown = []  # [display id, text] per displayed line
+
+    class Handle:
+        def __init__(self, text):
+            shown.append([len(shown), text])
+            self.entry = shown[-1]
+
+        def update(self, obj, raw):
+            assert raw
+            self.entry[1] = obj["text/plain"]
+
+    def display(obj, raw, display_id):
+        assert raw and display_id is True
+        return Handle(obj["text/plain"])
+
+    shell = types.SimpleNamespace(execution_count=7, kernel=object())
+    monkeypatch.setattr(training, "kernel_shell", lambda: shell)
+    monkeypatch.setattr(IPython.display, "display", display)
+    monkeypatch.setenv("LRCOURSE_HEADLESS", "1")
+    run(num_epochs=1, animate=False, progress=True)
+    assert len(shown) == 1 and "4/4" in shown[0][1] and "runs" not in shown[0][1]
+    for _ in range(2):
+        run(num_epochs=1, animate=False, progress=True)
+    assert len(shown) == 1 and shown[0][1].startswith("3 runs: 100%") and "12/12" in shown[0][1]
+    shell.execution_count = 8
+    run(num_epochs=2, animate=False, progress=True)
+    assert len(shown) == 2 and "8/8" in shown[1][1] and "runs" not in shown[1][1]
+
+
 # ------------------------------------------------------------ bad input
 
 

@@ -100,13 +100,33 @@ def test_train_button_trains_with_the_chosen_schedule(capsys):
     train_iter, test_iter = TensorLoader(X, y, 16, shuffle=True, seed=0), TensorLoader(X, y, 16)
     box = schedule_explorer(3, train_iter=train_iter, test_iter=test_iter,
                             net_fn=lambda: nn.Linear(4, 2))
-    *_, button, out = box.children
+    *_, button, plot, out = box.children
     assert button.description == "train 3 epochs"
+    assert isinstance(plot, w.Image) and plot.layout.display == "none" and not plot.value
     button.click()
     text = "".join(o.get("text", "") for o in out.outputs) + capsys.readouterr().out
     assert "test acc" in text
-    *_, button, _ = schedule_explorer(1, train_iter=train_iter, test_iter=test_iter).children
+    # the live plot is drawn into the Image widget, which every front end redraws
+    assert bytes(plot.value).startswith(PNG) and plot.layout.display is None
+    *_, button, _, _ = schedule_explorer(1, train_iter=train_iter, test_iter=test_iter).children
     assert button.description == "train 1 epoch"
+
+
+def test_train_button_hides_the_plot_for_a_schedule_it_rejects(capsys):
+    import torch
+
+    from lrcourse import TensorLoader
+
+    X, y = torch.zeros(8, 4), torch.zeros(8, dtype=torch.long)
+    box = schedule_explorer(3, train_iter=TensorLoader(X, y, 4), test_iter=TensorLoader(X, y, 4))
+    box.children[0].value = "multi-factor"
+    sliders = box.children[1].children
+    sliders[1].value, sliders[2].value = 8, 3   # milestones out of order
+    *_, button, plot, out = box.children
+    button.click()
+    text = "".join(o.get("text", "") for o in out.outputs) + capsys.readouterr().out
+    assert "not a valid schedule: milestones must be strictly increasing" in text
+    assert plot.layout.display == "none"
 
 
 # ---------------------------------------------------------------- the momentum playground
@@ -118,6 +138,9 @@ def test_explore_momentum_compares_the_rate_with_the_best_ones():
     assert run.path.shape == (201, 2) and float(run.rate) == pytest.approx(0.99)
     assert text == ("heavy ball, κ = 100: rate ρ = 0.9900, loss ×10⁻⁶ after ≈ 688 steps. "
                     "Best plain GD: ρ = 0.9802; best momentum: ρ = 0.8182")
+    _, text = explore_momentum(1.0, 0.0, 10, grid=([0.5, 1.0, 1.5], [0.0, 0.3]))
+    assert text.endswith("Best plain GD: ρ = 0.8182 (sliders: 0.8500); "
+                         "best momentum: ρ = 0.5195 (sliders: 0.7500)")
     _, text = explore_momentum(2.5, 0.0, 100)
     assert "rate ρ = 1.5000, diverges (ρ ≥ 1)" in text
     _, text = explore_momentum(1.0, 0.5, 1, nesterov=True)
@@ -143,19 +166,74 @@ def test_playground_redraws_as_the_sliders_move():
     assert box.text.value.startswith("<code>Nesterov")
 
 
-@pytest.mark.parametrize("button, expected", [("best", "rate ρ = 0.5195"), ("best_gd", "rate ρ = 0.8182")])
-def test_playground_buttons_jump_to_the_optimum(button, expected):
-    from lrcourse import optimal_gd, optimal_momentum, quadratic_eigenvalues
+def snap(slider, value):
+    """What the ipywidgets 8 front ends do to a value set from Python: round it to the slider's step
+    (of the exponent, for a log slider) and send the rounded value back to the kernel."""
+    if isinstance(slider, w.FloatLogSlider):
+        exponent = slider.min + round((math.log10(value) - slider.min) / slider.step) * slider.step
+        return slider.base ** exponent
+    return slider.min + round((value - slider.min) / slider.step) * slider.step
+
+
+@pytest.mark.parametrize("kappa", [10, 50, 1000])
+@pytest.mark.parametrize("button", ["best", "best_gd"])
+def test_playground_buttons_land_where_the_text_promises_after_the_front_end_snaps(button, kappa):
+    """The buttons' values are slider positions: snapping them changes nothing, and the rate they reach
+    is the one the text gives for the sliders, within 0.003 of the exact optimum (the issue's bug: the
+    exact optimum, snapped, gave ρ = 0.5500 at κ = 10 and diverged at κ = 1000)."""
+    import re
+
+    from lrcourse import convergence_rate, optimal_gd, optimal_momentum, quadratic_eigenvalues
     from lrcourse.widgets import momentum_playground
 
     box = momentum_playground(num_steps=20)
-    box.sliders["kappa"].value = 10
+    alpha, beta, kappa_slider = box.sliders["alpha"], box.sliders["beta"], box.sliders["kappa"]
+    kappa_slider.value = kappa
+    box.buttons["nesterov"].value = True       # the buttons set the heavy ball, whose optimum they know
     box.buttons[button].click()
-    lambdas = quadratic_eigenvalues(10)
-    alpha, beta = optimal_momentum(lambdas)[:2] if button == "best" else (optimal_gd(lambdas)[0], 0.0)
-    assert box.sliders["alpha"].value == pytest.approx(alpha, rel=0.03)  # the slider rounds to its step
-    assert box.sliders["beta"].value == pytest.approx(beta, abs=0.01)
-    assert expected[:-1] in box.text.value
+    assert not box.buttons["nesterov"].value
+    a, b = alpha.value, beta.value
+    assert snap(alpha, a) == pytest.approx(a, rel=1e-12) and snap(beta, b) == pytest.approx(b, abs=1e-12)
+    alpha.value, beta.value = snap(alpha, a), snap(beta, b)       # the front end sends them back
+    lambdas = quadratic_eigenvalues(kappa)
+    exact = optimal_momentum(lambdas)[2] if button == "best" else optimal_gd(lambdas)[1]
+    shown = float(re.search(r"rate ρ = ([\d.]+)", box.text.value).group(1))
+    promised = re.findall(r"\(sliders: ([\d.]+)\)", box.text.value)[0 if button == "best_gd" else 1]
+    assert shown == float(promised)
+    assert shown == pytest.approx(float(convergence_rate(alpha.value, beta.value, lambdas)), abs=5e-5)
+    assert exact <= shown + 5e-5 and shown - exact <= 0.003
+
+
+def test_slider_grid_is_what_the_sliders_hold():
+    from lrcourse.widgets import ALPHA_SLIDER, BETA_SLIDER, momentum_playground, slider_grid
+
+    box = momentum_playground(num_steps=5)
+    alphas, betas = slider_grid(**ALPHA_SLIDER, log=True), slider_grid(**BETA_SLIDER)
+    alpha, beta = box.sliders["alpha"], box.sliders["beta"]
+    assert alphas[0] == pytest.approx(10 ** alpha.min) and alphas[-1] == pytest.approx(10 ** alpha.max)
+    assert betas[0] == beta.min and betas[-1] == pytest.approx(beta.max) and len(betas) == 496
+    assert all(snap(alpha, a) == pytest.approx(a, rel=1e-12) for a in alphas[::97])
+    assert list(slider_grid(0, 1, 0.25)) == [0, 0.25, 0.5, 0.75, 1]
+    assert list(slider_grid(0, 2, 1, log=True)) == [1, 10, 100]
+    with pytest.raises(ValueError, match=r"min must be < max \(both finite\), got min=1, max=1"):
+        slider_grid(1, 1, 0.1)
+    with pytest.raises(ValueError, match=r"step must be > 0, got 0"):
+        slider_grid(0, 1, 0)
+
+
+def test_best_on_grid_rejects_empty_grids():
+    from lrcourse.widgets import best_on_grid
+
+    with pytest.raises(ValueError, match=r"alphas and betas must be non-empty 1-d sequences"):
+        best_on_grid([0.1, 1.0], [], [0.0])
+
+
+def test_kappa_slider_holds_round_values():
+    from lrcourse.widgets import KAPPAS, momentum_playground
+
+    kappa = momentum_playground(num_steps=5).sliders["kappa"]
+    assert isinstance(kappa, w.SelectionSlider) and kappa.value == 50
+    assert [label for label, _ in kappa.options] == [f"{k:g}" for k in KAPPAS]  # "1000", not "1.00e+3"
 
 
 def test_quadratic_plot_repaints_only_what_moves():
