@@ -14,7 +14,7 @@ QUICK_ENV := LRCOURSE_QUICK=1 LRCOURSE_HEADLESS=1
 # cached second copy of them has filled a CI disk before.
 PIP_FLAGS := --disable-pip-version-check --no-cache-dir
 
-.PHONY: book book-rerun test site-quick bench results lock data chromium clean
+.PHONY: book book-rerun test site-quick bench results lock data chromium compat clean
 
 ## make book: run every chapter (full experiments) and build the HTML into _build/html; the chapters
 ## missing from the execution cache run first, one per core (scripts/execute_chapters.py)
@@ -47,6 +47,12 @@ site-quick: $(STAMP) data $(QUICK)/.inputs
 $(QUICK)/.inputs: $(STAMP) $(wildcard lrcourse/*.py)
 	rm -rf $(QUICK)/_build
 	mkdir -p $(QUICK) && touch $@
+
+## make compat: the widget tests and chapters 2, 3 and 7 in a Colab-like environment (ipywidgets 7.7.1,
+## the torch/torchvision pair on this machine's disk, then pip install of the package); its venv,
+## .venv-compat, takes about 5.5 GB (scripts/compat.sh)
+compat:
+	scripts/compat.sh
 
 ## make bench: print the speed figures of benchmarks/ (about 15 min on two CPU cores);
 ## adds d2l and its few needs (requirements/bench.txt) to .venv for the comparison

@@ -505,7 +505,23 @@ def momentum_animation(lambdas, x0, num_steps: int, alpha: float, betas, *, nest
         return plot.artists
 
     anim = FuncAnimation(plot.fig, frame, frames=len(runs), interval=400, blit=False)
-    return HTML(anim.to_jshtml(default_mode="once"))
+    return HTML(_without_icon_font(anim.to_jshtml(default_mode="once")))
+
+
+# matplotlib's player draws its buttons with Font Awesome 4 icons from a CDN; these characters need no font
+_PLAYER_ICONS = {"fa-minus": "−", "fa-fast-backward": "|◀◀", "fa-step-backward": "|◀",
+                 "fa-play fa-flip-horizontal": "◀", "fa-pause": "❚❚", "fa-play": "▶",
+                 "fa-step-forward": "▶|", "fa-fast-forward": "▶▶|", "fa-plus": "+"}
+
+
+def _without_icon_font(html: str) -> str:
+    """matplotlib's animation HTML with no stylesheet from a CDN: the buttons' icons become characters."""
+    import re
+
+    html = re.sub(r'<link rel="stylesheet"\s+href="https?://[^"]*font-awesome[^"]*">', "", html)
+    for icon, text in _PLAYER_ICONS.items():
+        html = html.replace(f'<i class="fa {icon}"></i>', text)
+    return html
 
 
 def show_images(imgs, num_rows: int, num_cols: int, titles=None, scale: float = 1.4) -> PNGFigure:

@@ -200,8 +200,7 @@ def _train_button(kind, state, train_iter, test_iter, num_epochs, net_fn):
     from .models import mlp
     from .training import fit
 
-    button = w.Button(description=f"train {plural(num_epochs, 'epoch')}", button_style="primary",
-                      layout=w.Layout(width="auto"))
+    button = w.Button(description=f"train {plural(num_epochs, 'epoch')}", button_style="primary")
     # The live plot goes into an Image widget: the ipywidgets 8 front ends drop updates to a
     # display inside an Output widget, so fit's usual live plot would stay empty there.
     plot = w.Image(format="png", layout=w.Layout(max_width="500px", display="none"))

@@ -47,6 +47,22 @@ def one_thread():
 
 
 @pytest.fixture(autouse=True)
+def cpu_unless_marked(request, monkeypatch):
+    """The tests compare with hand-written loops and PyTorch bit for bit: they train on the CPU, even on a
+    machine with a GPU (whose kernels are not deterministic). Tests marked ``device`` (test_gpu.py) keep
+    the default device, the GPU where there is one: what the chapters get."""
+    if request.node.get_closest_marker("device") is None:
+        import torch
+
+        import lrcourse.data
+        import lrcourse.lr_finder
+        import lrcourse.training
+
+        for module in (lrcourse.data, lrcourse.lr_finder, lrcourse.training):
+            monkeypatch.setattr(module, "try_gpu", lambda i=0: torch.device("cpu"))
+
+
+@pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path_factory):
     """No LRCOURSE_DATA, a private empty user cache, no network, no stale reads."""
     monkeypatch.delenv("LRCOURSE_DATA", raising=False)

@@ -260,6 +260,9 @@ def test_momentum_animation_is_html_with_one_frame_per_beta():
 
     html = momentum_animation([0.1, 1.0], (-1.0, 0.8), 20, 1.0, [0.0, 0.5, 0.9]).data
     assert html.count("data:image/png;base64") == 3 and "<script" in html
+    # no stylesheet from a CDN: the player's buttons show characters, not Font Awesome icons
+    assert "font-awesome" not in html and 'class="fa ' not in html and "http" not in html.split("<img")[0]
+    assert "▶" in html and "❚❚" in html
 
 
 # ---------------------------------------------------------------- the range test explorer
