@@ -4,7 +4,9 @@ The site under test is the quick build (``make site-quick`` writes it to
 ``_build/quick/_build/html``; ``LRCOURSE_SITE`` points the test at another
 build, e.g. the full one in ``_build/html``). It is served on localhost and
 every page of ``_toc.yml`` is opened once; the checks below read what that
-visit collected. Requests that leave localhost are blocked, so the test gives
+visit collected: no errors, links and images that resolve, a figure, the
+Colab and download links, no widget noise, every formula typeset by the
+book's own MathJax, and no request outside localhost. Requests that leave localhost are blocked, so the test gives
 the same answer with or without a network; the pages that ask for outside
 resources are listed at the end of the run. Full-page screenshots, light and
 dark, go to ``_build/screenshots``. Select or skip these tests with

@@ -1,0 +1,692 @@
+"""Named sweeps: defined once, run resumably, stored with provenance, loaded by the chapters.
+
+A *sweep* trains every strategy at every peak rate of its grid on every
+seed, from the same initial weights ``net(seed)`` and the same batch order
+for all of them (the seeds are paired). Its definition (:class:`Sweep`:
+strategies with their formulas and grids, seeds, epochs, data split) lives
+here, once. One run gives one record::
+
+    strategy, seed, lr (the peak), valid_acc, test_acc, train_loss, dead, seconds
+
+``valid_acc`` and ``test_acc`` are the accuracies after the last epoch;
+``dead`` says the run learned nothing (:func:`is_dead`). Decisions (which
+peak is best) are taken on ``valid_acc``; ``test_acc`` is only reported.
+
+Computing (``python -m lrcourse.experiments run NAME``, or ``make results``
+for all) appends each finished run to ``NAME.runs.jsonl`` beside the result,
+so an interrupted sweep goes on where it stopped; when every run is there it
+writes ``NAME.json``: the records, the definition and the provenance
+(command, package hash, torch version, device, threads, date, seconds).
+``--shard i/k`` runs every k-th run only, so k processes share a sweep.
+
+A chapter calls :func:`load_or_run`: it loads the stored file when its
+definition equals the sweep's (for the profile in force: the quick profile
+shrinks the data, the epochs and the seeds), and otherwise computes the sweep
+into the user cache, resumably. ``LRCOURSE_RERUN=1`` forces the computation.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import shlex
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+
+from . import finetune
+from .checks import check_choice, check_int, check_rate, check_seed
+from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
+from .models import lenet, mlp
+from .plotting import plural
+from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
+
+__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
+           "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
+
+FORMAT = "lrcourse-sweep-1"
+FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
+DEAD_ACC = 0.15  # ten classes: chance is 0.1; a run that ends at or below this on validation learned nothing
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PACKAGE_DIR = Path(__file__).resolve().parent
+NETS = {"lenet": lenet, "mlp": mlp}
+
+
+# ---------------------------------------------------------------- strategies
+
+@dataclass(frozen=True)
+class Strategy:
+    """A way to use a peak rate ``lr``: its formula (stored with every sweep) and the ``fit`` arguments.
+
+    ``make(lr, num_epochs, steps_per_epoch)`` returns the keyword arguments of
+    :func:`~lrcourse.training.fit` (the rate, the scheduler, the interval).
+    ``t`` counts epochs in the formulas unless they say steps; ``T`` is the
+    number of epochs, ``N`` the steps of the whole run.
+    """
+
+    formula: str
+    make: object
+    optimizer: str = "SGD"  # what make's ``optimizer`` builds, when it builds one; plain SGD otherwise
+
+
+def _one_cycle(lr, num_epochs, steps_per_epoch, cycle_momentum=False):
+    steps = num_epochs * steps_per_epoch
+    return dict(lr=lr, interval="step", scheduler=lambda opt: OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                                         cycle_momentum=cycle_momentum))
+
+
+def _warmup_cosine(lr, num_epochs, steps_per_epoch):
+    steps = num_epochs * steps_per_epoch
+    return dict(scheduler=Cosine(lr, lr / 10, max_update=steps, warmup_steps=round(0.3 * steps),
+                                 warmup_begin_lr=lr / 10), interval="step")
+
+
+def _momentum_constant(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9), scheduler=Constant(lr))
+
+
+def _momentum_cosine(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9),
+                scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
+
+
+def _adam_cosine(lr, num_epochs, steps_per_epoch):
+    return dict(optimizer=lambda params: torch.optim.Adam(params, lr=lr),
+                scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
+
+
+def _plateau(lr, num_epochs, steps_per_epoch):
+    return dict(lr=lr, scheduler=lambda opt: ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1,
+                                                               min_lr=lr / 100))
+
+
+# name -> Strategy. The shapes of chapters 3 (constant to cosine), 4 (warmup), 6 (plateau) and
+# 7 (one-cycle), each a function of its peak rate lr, so a sweep can tune the peak.
+STRATEGIES = {
+    "constant": Strategy("lr", lambda lr, T, n: dict(scheduler=Constant(lr))),
+    "square root": Strategy("lr·(t+1)^-1/2", lambda lr, T, n: dict(scheduler=SquareRoot(lr))),
+    "factor": Strategy("max(lr/100, lr·0.8^t)", lambda lr, T, n: dict(scheduler=Factor(lr, 0.8, lr / 100))),
+    "multi-factor": Strategy("lr·0.5^(milestones <= t), milestones round(0.3T), round(0.8T)",
+                             lambda lr, T, n: dict(scheduler=MultiFactor(
+                                 lr, sorted({max(1, round(0.3 * T)), max(2, round(0.8 * T))}), 0.5))),
+    "cosine": Strategy("lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2",
+                       lambda lr, T, n: dict(scheduler=Cosine(lr, lr / 10, max_update=T))),
+    "warmup + cosine": Strategy("per step: linear from lr/10 to lr over 0.3N steps, then cosine to lr/10 at N",
+                                _warmup_cosine),
+    "plateau": Strategy("lr, halved after 2 epochs without a lower validation loss (patience 1), "
+                        "at least lr/100", _plateau),
+    "one-cycle": Strategy("per step: OneCycleLR(max_lr=lr, total_steps=N), momentum not cycled", _one_cycle),
+    # Chapters 7 and 8: momentum and Adam, each at peaks of its own scale.
+    "one-cycle, momentum cycled": Strategy(
+        "per step: OneCycleLR(max_lr=lr, total_steps=N) with its default momentum, 0.95 to 0.85 and back",
+        lambda lr, T, n: _one_cycle(lr, T, n, cycle_momentum=True)),
+    "momentum, constant": Strategy("momentum 0.9; lr", _momentum_constant, optimizer="SGD(momentum=0.9)"),
+    "momentum + cosine": Strategy("momentum 0.9; lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _momentum_cosine,
+                                  optimizer="SGD(momentum=0.9)"),
+    "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
+                              optimizer="Adam"),
+}
+# The ways of chapter 8's fine-tuning task, the strategies of a sweep of task "finetune": way -> formula.
+FINETUNE_WAYS = finetune.FORMULAS
+TASKS = ("classify", "finetune")  # ten classes from scratch; chapter 8's pretrain-then-fine-tune
+SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
+             "one-cycle")  # the shapes of chapters 3-7, all plain SGD
+
+
+# ---------------------------------------------------------------- sweeps
+
+@dataclass(frozen=True)
+class Sweep:
+    """One stored experiment: ``strategies`` (name -> grid of peak rates) × ``seeds``.
+
+    Every run trains ``NETS[net](seed)`` with SGD (or the strategy's optimizer) at batch
+    ``batch_size`` for ``num_epochs`` on ``load_fashion_mnist(batch_size,
+    valid=valid, limit=limit)``. :meth:`sized` shrinks it for a profile;
+    :meth:`definition` is what a stored file must match.
+    """
+
+    name: str
+    title: str
+    net: str
+    strategies: tuple  # ((strategy name, (lr, lr, ...)), ...)
+    seeds: tuple
+    num_epochs: int
+    batch_size: int = 256
+    valid: int = 10000
+    limit: int | None = None
+    channels_last: bool = True
+    task: str = "classify"
+
+    def __post_init__(self):
+        check_choice("net", self.net, tuple(NETS))
+        check_choice("task", self.task, TASKS)
+        if self.task == "finetune" and self.net != "lenet":
+            raise ValueError(f"sweep {self.name!r}: the finetune task trains net 'lenet', got {self.net!r}")
+        if not self.strategies:
+            raise ValueError(f"sweep {self.name!r}: strategies must name at least one strategy")
+        for name, grid in self.strategies:
+            check_choice("strategy", name, tuple(STRATEGIES if self.task == "classify" else FINETUNE_WAYS))
+            if len(grid) < 1:
+                raise ValueError(f"sweep {self.name!r}: the grid of {name!r} is empty")
+            for lr in grid:
+                check_rate("lr", lr, positive=True)
+        for seed in self.seeds:
+            check_seed(seed)
+        if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
+            raise ValueError(f"sweep {self.name!r}: seeds must be distinct and at least one, got {self.seeds}")
+        check_int("num_epochs", self.num_epochs, minimum=1)
+
+    @property
+    def grids(self) -> dict:
+        return {name: tuple(grid) for name, grid in self.strategies}
+
+    def runs(self) -> list[tuple[str, float, int]]:
+        """Every run as ``(strategy, lr, seed)``, seed by seed, so a partial sweep has whole seeds first."""
+        return [(name, float(lr), seed) for seed in self.seeds for name, grid in self.strategies for lr in grid]
+
+    def sized(self, p: Profile) -> "Sweep":
+        """The sweep for profile ``p``: the full one as defined, or, under the quick profile, its
+        data, epochs and seeds shrunk to ``p``'s (the grids stay: the same code runs)."""
+        if p.name == "full":
+            return self
+        return dataclasses.replace(self, seeds=tuple(self.seeds[:p.num_seeds]), num_epochs=p.num_epochs,
+                                   valid=p.valid, limit=p.limit)
+
+    def definition(self) -> dict:
+        """Plain data that fixes what the sweep computes (a stored file must hold exactly this)."""
+        out = dict(name=self.name, net=self.net, optimizer="SGD", batch_size=self.batch_size,
+                   num_epochs=self.num_epochs, valid=self.valid, limit=self.limit, seeds=list(self.seeds),
+                   channels_last=self.channels_last,
+                   strategies={name: _strategy_definition(name, grid, self.task) for name, grid in self.strategies})
+        if self.task == "finetune":  # the task's own constants (a classify definition holds none)
+            out["task"] = dict(name="finetune", old_classes=list(finetune.OLD_CLASSES),
+                               new_classes=list(finetune.NEW_CLASSES), per_class=finetune.PER_CLASS,
+                               pretrain_lr=finetune.PRETRAIN_LR, pretrain_epochs=self.num_epochs,
+                               finetune_epochs=3 * self.num_epochs, dead_acc=finetune.DEAD_ACC,
+                               feature_factors={w: f for w, f in finetune.WAYS.items()})
+        return out
+
+
+def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
+    """A strategy's entry in a definition; ``optimizer`` only where it is not the sweep's plain SGD."""
+    if task == "finetune":
+        return dict(formula=FINETUNE_WAYS[name], grid=[float(lr) for lr in grid])
+    strategy = STRATEGIES[name]
+    entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
+    return entry | (dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {})
+
+
+GRID = (0.1, 0.2, 0.4, 0.8)
+
+SWEEPS = {
+    "schedules": Sweep(
+        name="schedules", title="every schedule of chapters 3-7 at its own tuned peak (chapter 10)",
+        net="lenet", strategies=tuple((name, GRID) for name in SCHEDULES), seeds=(0, 1, 2, 3, 4),
+        num_epochs=10),
+    # The protocol of "schedules" (same net, data, epochs and seeds, so its runs pair with these):
+    # each optimizer on a grid of its own scale, momentum's ten times below plain SGD's.
+    "momentum": Sweep(
+        name="momentum", title="momentum and Adam at their own tuned peaks (chapters 7 and 8)", net="lenet",
+        strategies=(("one-cycle, momentum cycled", (0.05, 0.1, 0.2, 0.4)),
+                    ("momentum + cosine", (0.01, 0.02, 0.04, 0.08, 0.16)),
+                    ("Adam + cosine", (0.001, 0.003, 0.01, 0.03))),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # The constant rate of "schedules" below its grid, down to where fastai's valley rule lands
+    # (chapter 7 checks the range test's rules against the joined grid 0.00625 to 0.8).
+    "low_rates": Sweep(
+        name="low_rates", title="the constant rate below the schedules grid (chapter 7)", net="lenet",
+        strategies=(("constant", (0.00625, 0.0125, 0.025, 0.05)),), seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 2: momentum 0.9 at a constant rate, on the joined plain-SGD grid divided by ten (the
+    # same effective step lr/(1 - 0.9) as each plain rate), plus 0.025, the same lr as a plain rate.
+    "heavy_ball": Sweep(
+        name="heavy_ball", title="momentum 0.9 against plain SGD at a constant rate (chapter 2)", net="lenet",
+        strategies=(("momentum, constant", (0.0025, 0.005, 0.01, 0.02, 0.025, 0.04, 0.08)),),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 8: LeNet pretrained on classes 5-9, fine-tuned on 200 images per class of classes 0-4.
+    "finetune": Sweep(
+        name="finetune", title="four ways to fine-tune a pretrained LeNet on 1 000 images (chapter 8)",
+        net="lenet", task="finetune", strategies=tuple((way, (0.01, 0.03, 0.1, 0.3, 1.0)) for way in FINETUNE_WAYS),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
+}
+
+
+# ---------------------------------------------------------------- one run
+
+def is_dead(record: dict, dead_acc: float = DEAD_ACC) -> bool:
+    """A run that learned nothing: final validation accuracy <= ``dead_acc`` (or not a number).
+
+    A LeNet whose ReLU units died keeps a finite loss of about ln 10 and
+    predicts one class (accuracy 0.1 on ten classes); a diverged run has a
+    NaN loss. ``dead_acc`` defaults to :data:`DEAD_ACC`, chance plus 0.05 for
+    ten classes; a task of K classes wants 1/K + 0.05.
+    """
+    if not isinstance(record, dict) or "valid_acc" not in record:
+        raise ValueError(f"record must be a dict holding 'valid_acc' (a sweep's run), got {record!r}")
+    check_rate("dead_acc", dead_acc)
+    return not record["valid_acc"] > dead_acc
+
+
+def _check_sweep(sweep) -> None:
+    if not isinstance(sweep, Sweep):
+        raise TypeError(f"sweep must be a Sweep (one of experiments.SWEEPS), got {type(sweep).__name__}")
+
+
+_PRETRAINED: dict = {}  # the last pretrained net of a finetune sweep (its runs go seed by seed)
+
+
+def _pretrained(sweep: Sweep, seed: int, loaders, data) -> "torch.nn.Module":
+    """The seed's pretrained net for ``sweep`` on these very loaders, pretrained once and kept."""
+    key = (seed, json.dumps(sweep.definition(), sort_keys=True))
+    if _PRETRAINED.get("key") != key or _PRETRAINED.get("loader") is not loaders[0]:  # held: no id reuse
+        net = finetune.pretrain(seed, data, sweep.num_epochs, channels_last=sweep.channels_last)[0]
+        _PRETRAINED.clear()
+        _PRETRAINED.update(key=key, loader=loaders[0], net=net)
+    return _PRETRAINED["net"]
+
+
+def _run_finetune(sweep: Sweep, way: str, lr: float, seed: int, loaders) -> dict:
+    from .metrics import evaluate_accuracy
+
+    check_choice("strategy", way, tuple(FINETUNE_WAYS))
+    data = finetune.task_data(*loaders)
+    pretrained = None if way == "from scratch" else _pretrained(sweep, seed, loaders, data)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        h, net = finetune.finetune(way, lr, seed, pretrained, data, sweep.num_epochs,
+                                   channels_last=sweep.channels_last)
+    record = to_record(way, lr, seed, h, seconds=time.perf_counter() - start, dead_acc=finetune.DEAD_ACC)
+    record["test_acc"] = float("nan") if h.diverged else evaluate_accuracy(net, data.test)
+    return record
+
+
+def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
+    """Train run ``(strategy, lr, seed)`` of ``sweep`` on ``loaders = (train_iter, valid_iter, test_iter)``.
+
+    For a sweep of task ``'finetune'`` (:mod:`lrcourse.finetune`) the run
+    fine-tunes the seed's pretrained net (pretrained once per seed, and not
+    counted in ``seconds``) and reads the test set once, at its end.
+    """
+    from .training import fit  # training imports plotting: loaded only to compute
+
+    _check_sweep(sweep)
+    if sweep.task == "finetune":
+        return _run_finetune(sweep, strategy, lr, seed, loaders)
+    check_choice("strategy", strategy, tuple(STRATEGIES))
+    train_iter, valid_iter, test_iter = loaders
+    kwargs = STRATEGIES[strategy].make(lr, sweep.num_epochs, len(train_iter))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run is recorded as dead
+        h = fit(NETS[sweep.net](seed=seed), train_iter, test_iter, valid_iter=valid_iter,
+                num_epochs=sweep.num_epochs, seed=seed, animate=False, progress=False,
+                channels_last=sweep.channels_last, **kwargs)
+    return to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
+
+
+def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan"),
+              dead_acc: float = DEAD_ACC) -> dict:
+    """One run's record (:data:`FIELDS`) from its :class:`~lrcourse.training.History`.
+
+    The accuracies and loss after the last epoch (NaN for a run that
+    diverged), ``dead`` from :func:`is_dead` with ``dead_acc``. Chapters that train their own
+    runs turn them into records this way, so :mod:`lrcourse.compare` judges
+    them exactly as it judges a stored sweep's.
+    """
+    from .training import History
+
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a History (what fit returns), got {type(history).__name__}")
+    if not isinstance(strategy, str):
+        raise TypeError(f"strategy must be a str (the run's name), got {type(strategy).__name__}")
+    check_rate("lr", lr, positive=True)
+    check_seed(seed)
+    h, nan = history, float("nan")
+    if not h.valid_acc and not h.diverged:
+        raise ValueError("history has no validation accuracy: train with fit(..., valid_iter=...)")
+    record = dict(strategy=strategy, seed=seed, lr=float(lr),
+                  valid_acc=h.valid_acc[-1] if h.valid_acc and not h.diverged else nan,
+                  test_acc=h.test_acc[-1] if h.test_acc and not h.diverged else nan,
+                  train_loss=h.train_loss[-1] if h.train_loss and not h.diverged else nan,
+                  seconds=float(seconds))
+    record["dead"] = is_dead(record, dead_acc)
+    return {k: record[k] for k in FIELDS}
+
+
+# ---------------------------------------------------------------- files
+
+def package_hash() -> str:
+    """SHA-256 of the package's source files (``lrcourse/*.py``, in name order): which code ran."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _environment() -> dict:
+    return dict(torch=torch.__version__, device=machine(), cpu=cpu(), threads=torch.get_num_threads())
+
+
+def _key(record: dict) -> tuple:
+    return (record["strategy"], float(record["lr"]), int(record["seed"]))
+
+
+def extends(new: dict, old: dict) -> bool:
+    """True when definitions ``new`` and ``old`` differ only in which runs they hold (their seeds,
+    rates or strategies), everything else equal: a run both hold is the same computation."""
+    for name, d in (("new", new), ("old", old)):
+        if not isinstance(d, dict) or not isinstance(d.get("strategies"), dict):
+            raise TypeError(f"{name} must be a sweep's definition (Sweep.definition()), got {d!r}")
+    rest = lambda d: {k: v for k, v in d.items() if k not in ("strategies", "seeds")}  # noqa: E731
+    return rest(new) == rest(old) and all(new["strategies"][name]["formula"] == s["formula"]
+                                          for name, s in old["strategies"].items() if name in new["strategies"])
+
+
+def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
+    """The header and the records of a sweep's run log.
+
+    A log of a definition that ``sweep``'s :func:`extends` is carried over (its runs
+    that ``sweep`` still holds are kept, with their provenance); a log of
+    any other definition is set aside (renamed ``.stale-DATE``), never mixed in.
+    """
+    if not log.is_file():
+        return None, []
+    parsed = []
+    for line in log.read_text().splitlines():
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut by a crash while writing: that run is computed again
+            continue
+    header, records = (parsed[0], parsed[1:]) if parsed else (None, [])
+    records = [r for r in records if isinstance(r, dict) and set(r) == set(FIELDS)]
+    definition = sweep.definition()
+    if isinstance(header, dict) and header.get("definition") == definition:
+        return header, records
+    if isinstance(header, dict) and isinstance(header.get("definition"), dict) \
+            and extends(definition, header["definition"]):
+        wanted = set(sweep.runs())
+        header = dict(header, definition=definition)
+        records = [r for r in records if _key(r) in wanted]
+        _write_log(log, header, records)
+        print(f"{log.name}: the sweep's seeds, rates or strategies changed; kept the {len(records)} runs "
+              "it still holds")
+        return header, records
+    stale = log.with_name(log.name + f".stale-{time.strftime('%Y%m%d-%H%M%S')}")
+    log.rename(stale)
+    print(f"{log.name} was written for another definition of the sweep: moved to {stale.name}")
+    return None, []
+
+
+def _write_log(log: Path, header: dict, records: list) -> None:
+    """Replace the run log by ``header`` and ``records``, one JSON line each (atomically)."""
+    tmp = log.with_name(log.name + f".tmp-{os.getpid()}")
+    tmp.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in [header] + records))
+    os.replace(tmp, log)
+
+
+def _seed_log(log: Path, path: Path) -> None:
+    """Start a run log from a finished file, so that :func:`run_sweep` can extend it."""
+    try:
+        data = json.loads(path.read_text())
+        header = dict(format=FORMAT, definition=data["definition"], provenance=data["provenance"])
+        runs = data["runs"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        return
+    _write_log(log, header, runs)
+
+
+def _append(log: Path, obj: dict) -> None:
+    with open(log, "a+") as f:  # one short line per write, O_APPEND: shards may share the log
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:
+            f.seek(f.tell() - 1)
+            cut = f.read(1) != "\n"  # a line a crash cut short: start a new one
+        else:
+            cut = False
+        f.write(("\n" if cut else "") + json.dumps(obj, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_result(path: Path, sweep: Sweep, header: dict, records: list[dict]) -> dict:
+    order = {run: i for i, run in enumerate(sweep.runs())}
+    records = sorted({_key(r): r for r in records}.values(), key=lambda r: order[_key(r)])
+    data = dict(format=FORMAT, definition=sweep.definition(),
+                provenance=dict(header["provenance"], finished=time.strftime("%Y-%m-%d %H:%M"),
+                                run_seconds=round(sum(r["seconds"] for r in records), 1)),
+                runs=records)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return data
+
+
+def run_sweep(sweep: Sweep, path, *, shard: tuple[int, int] = (0, 1), threads: int | None = None,
+              progress: bool = True, command: str | None = None) -> dict | None:
+    """Compute ``sweep`` into ``path`` (``NAME.json``), resumably; returns the stored data once complete.
+
+    Finished runs are appended to ``path``'s run log (``NAME.runs.jsonl``) as
+    they end; a later call skips them. A sweep whose seeds, rates or
+    strategies changed (:func:`extends`) keeps the runs it still holds and
+    computes only the new ones. ``shard=(i, k)`` runs only the runs
+    whose index is ``i`` modulo ``k``. ``progress``: a bar with the ETA
+    (never under ``LRCOURSE_HEADLESS``). ``threads``: torch's CPU threads
+    (default: as set; a resumed log keeps the threads it was started with,
+    since the thread count changes the arithmetic's order and so the
+    results). Returns None while other shards' runs are missing.
+    """
+    from tqdm.auto import tqdm
+
+    from .data import load_fashion_mnist
+
+    _check_sweep(sweep)
+    path = Path(path)
+    i, k = shard
+    if not (isinstance(i, int) and isinstance(k, int) and 0 <= i < k):
+        raise ValueError(f"shard must be (i, k) with 0 <= i < k, got {shard!r}")
+    check_int("threads", threads, minimum=1, allow_none=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = path.with_name(path.stem + ".runs.jsonl")
+    definition = sweep.definition()
+    if not log.is_file() and path.is_file():
+        try:
+            return dataclasses.asdict(load_sweep(path, sweep)) | {"format": FORMAT}  # nothing to do
+        except ValueError:  # a finished sweep whose runs may have changed: go on from those it holds
+            _seed_log(log, path)
+    header, records = _read_log(log, sweep)
+    if header is None:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        header = dict(format=FORMAT, definition=definition,
+                      provenance=dict(command=command or f"python -m lrcourse.experiments run {sweep.name}",
+                                      package_sha256=package_hash(), started=time.strftime("%Y-%m-%d %H:%M"),
+                                      **_environment()))
+        _append(log, header)
+    else:
+        torch.set_num_threads(header["provenance"]["threads"])
+    done = {_key(r) for r in records}
+    todo = [run for j, run in enumerate(sweep.runs()) if j % k == i and run not in done]
+    if todo:
+        loaders = load_fashion_mnist(sweep.batch_size, valid=sweep.valid, limit=sweep.limit)
+        bar = tqdm(todo, desc=f"{sweep.name} {i + 1}/{k}" if k > 1 else sweep.name, unit="run",
+                   disable=not progress or is_headless())  # a book build shows no live widget
+        for strategy, lr, seed in bar:
+            bar.set_postfix_str(f"{strategy} {lr:g} seed {seed}", refresh=False)
+            _append(log, run_one(sweep, strategy, lr, seed, loaders))
+        bar.close()
+    _, records = _read_log(log, sweep)
+    if {_key(r) for r in records} >= set(sweep.runs()):
+        data = _write_result(path, sweep, header, records)
+        log.unlink(missing_ok=True)
+        return data
+    try:  # a complete file of this definition written by another shard
+        return dataclasses.asdict(load_sweep(path, sweep)) | {"format": FORMAT} if path.is_file() else None
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- loading
+
+@dataclass
+class SweepResult:
+    """A stored sweep: its records (one dict per run, :data:`FIELDS`), definition, provenance and file."""
+
+    runs: list
+    definition: dict
+    provenance: dict
+    path: Path
+
+    def describe(self) -> str:
+        p = self.provenance
+        return (f"{len(self.runs)} runs of sweep {self.definition['name']!r} ({self.path.name}, computed "
+                f"{p.get('finished', '?')} with {p.get('threads', '?')} thread(s) on {p.get('device', '?')})")
+
+
+def load_sweep(path, sweep: Sweep | None = None) -> SweepResult:
+    """Read a stored sweep; with ``sweep``, ``ValueError`` unless it was computed for that definition."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not an lrcourse sweep file (not JSON: {err})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), list):
+        raise ValueError(f"{path} is not an lrcourse sweep file (format {FORMAT!r} with a list of runs)")
+    for j, record in enumerate(data["runs"]):
+        if set(record) != set(FIELDS):
+            raise ValueError(f"{path}: run {j} must hold exactly the fields {list(FIELDS)}, got {sorted(record)}")
+    if sweep is not None:
+        _check_sweep(sweep)
+        want = sweep.definition()
+        if data["definition"] != want:
+            differ = sorted(k for k in set(want) | set(data["definition"]) if want.get(k) != data["definition"].get(k))
+            raise ValueError(f"{path} was computed for another definition of sweep {sweep.name!r} "
+                             f"(they differ in {', '.join(differ)})")
+        if {_key(r) for r in data["runs"]} != set(sweep.runs()):
+            raise ValueError(f"{path} does not hold exactly the runs of sweep {sweep.name!r}")
+    return SweepResult(data["runs"], data["definition"], data["provenance"], path)
+
+
+def join(*results: SweepResult) -> list[dict]:
+    """The runs of several stored sweeps as one list, for paired comparisons across them.
+
+    Runs pair only when they share the protocol: the same net, data split,
+    batch size, epochs and seeds (so the same initial weights and batch order).
+    A strategy may appear in several sweeps (its grid extended by another),
+    with the same formula and no run twice. ``ValueError`` when the
+    definitions differ in anything but their name and strategies, when one
+    strategy name has two formulas, or when two sweeps hold the same run.
+    """
+    if not results or not all(isinstance(r, SweepResult) for r in results):
+        raise TypeError(f"results must be one or more SweepResult (from load_or_run), got {results!r}")
+    protocol = lambda d: {k: v for k, v in d.items() if k not in ("name", "strategies")}  # noqa: E731
+    first, formulas, keys = results[0].definition, {}, set()
+    for result in results:
+        d = result.definition
+        if protocol(d) != protocol(first):
+            differ = sorted(k for k in set(protocol(d)) | set(protocol(first)) if d.get(k) != first.get(k))
+            raise ValueError(f"sweeps {first['name']!r} and {d['name']!r} do not pair: they differ in "
+                             f"{', '.join(differ)}")
+        for name, strategy in d["strategies"].items():
+            what = {k: v for k, v in strategy.items() if k != "grid"}  # its formula (and optimizer)
+            if formulas.setdefault(name, what) != what:
+                raise ValueError(f"strategy {name!r} has another formula in sweep {d['name']!r}")
+        mine = {_key(r) for r in result.runs}
+        if keys & mine:
+            raise ValueError(f"run {sorted(keys & mine)[0]} is in two of the sweeps")
+        keys |= mine
+    return [run for result in results for run in result.runs]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "lrcourse" / "results"
+
+
+def cache_path(sweep: Sweep) -> Path:
+    """Where :func:`load_or_run` computes a sweep that no stored file matches (the user cache)."""
+    _check_sweep(sweep)
+    tag = hashlib.sha256(json.dumps(sweep.definition(), sort_keys=True).encode()).hexdigest()[:10]
+    return _cache_dir() / f"{sweep.name}-{tag}.json"
+
+
+def load_or_run(name: str, *, rerun: bool | None = None, progress: bool = True) -> SweepResult:
+    """Sweep ``name`` for the profile in force: loaded when a stored file matches it, else computed.
+
+    Looks for ``lrcourse/results/NAME.json``, then for the user cache's copy
+    of the same definition; computes into the cache (resumably) when neither
+    matches or when ``rerun`` (default: ``LRCOURSE_RERUN=1``) asks for it.
+    Prints one line saying which.
+    """
+    check_choice("name", name, tuple(SWEEPS))
+    sweep = SWEEPS[name].sized(profile())
+    rerun = is_rerun() if rerun is None else rerun
+    cached = cache_path(sweep)
+    reason = "LRCOURSE_RERUN asks for it" if rerun else "no stored file matches its definition"
+    if not rerun:
+        for path in (RESULTS_DIR / f"{name}.json", cached):
+            if path.is_file():
+                try:
+                    result = load_sweep(path, sweep)
+                except ValueError as err:
+                    reason = str(err)
+                    continue
+                print("loaded", result.describe())
+                return result
+    else:
+        cached.unlink(missing_ok=True)
+        cached.with_name(cached.stem + ".runs.jsonl").unlink(missing_ok=True)
+    runs = len(sweep.runs())
+    print(f"computing sweep {name!r} ({reason}): {plural(runs, 'run')} of {plural(sweep.num_epochs, 'epoch')} "
+          f"into {cached}")
+    run_sweep(sweep, cached, progress=progress and runs > 1)
+    return load_sweep(cached, sweep)
+
+
+# ---------------------------------------------------------------- command line
+
+def main(argv=None) -> int:
+    """``python -m lrcourse.experiments list | check | run NAME [--shard i/k] [--threads n] [--quick]``."""
+    parser = argparse.ArgumentParser(prog="python -m lrcourse.experiments", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the sweeps, their size and whether a stored file matches")
+    run = sub.add_parser("run", help="compute a sweep into lrcourse/results/NAME.json (resumable)")
+    run.add_argument("name", choices=sorted(SWEEPS) + ["all"])
+    run.add_argument("--shard", default="0/1", help="i/k: run every k-th run, starting at i (default 0/1)")
+    run.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    run.add_argument("--quick", action="store_true", help="the quick profile's size, into the user cache")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name, sweep in SWEEPS.items():
+            path = RESULTS_DIR / f"{name}.json"
+            try:
+                state = load_sweep(path, sweep).describe() if path.is_file() else "not computed"
+            except ValueError as err:
+                state = f"stale: {err}"
+            print(f"{name:<12} {len(sweep.runs()):>4} runs × {plural(sweep.num_epochs, 'epoch')}  {state}")
+        return 0
+    try:
+        i, k = (int(x) for x in args.shard.split("/"))
+    except ValueError:
+        parser.error(f"--shard must be i/k, e.g. 0/2, got {args.shard!r}")
+    names = sorted(SWEEPS) if args.name == "all" else [args.name]
+    command = "python -m lrcourse.experiments " + shlex.join(sys.argv[1:] if argv is None else argv)
+    for name in names:
+        sweep = SWEEPS[name].sized(QUICK) if args.quick else SWEEPS[name]
+        path = cache_path(sweep) if args.quick else RESULTS_DIR / f"{name}.json"
+        start = time.perf_counter()
+        data = run_sweep(sweep, path, shard=(i, k), threads=args.threads, command=command)
+        took = time.perf_counter() - start
+        state = f"complete: {path}" if data else "this shard is done; other shards' runs are missing"
+        print(f"{name}: {took / 60:.1f} min in this call; {state}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
