@@ -21,9 +21,9 @@ from matplotlib.figure import Figure
 from .config import is_headless
 from .config import kernel_shell as _kernel_shell  # one name, so that tests can stand in for the kernel
 
-__all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation", "plot_differences",
-           "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules", "results_table",
-           "show_images"]
+__all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation",
+           "plot_differences", "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules",
+           "results_table", "show_images"]
 
 DPI = 100
 HISTORY_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr",
