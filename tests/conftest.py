@@ -35,6 +35,31 @@ def pytest_terminal_summary(terminalreporter, config):
         terminalreporter.write_line(f"{page}: blocked requests outside localhost: {', '.join(urls)}")
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium under Playwright, one for the session: test_browser.py and
+    test_frontends.py share it (Playwright's sync API runs one instance per thread)."""
+    if not CHROMIUM.exists():
+        message = (f"{CHROMIUM} not found: the browser tests need Debian's chromium "
+                   "(`sudo apt-get install chromium`; `make test` installs it when run as root)")
+        if os.geteuid() == 0:  # make test and .ci/run install it as root: its absence is a failure
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: `make test` installs requirements/lock.txt",
+                    pytrace=False)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture(autouse=True)
 def one_thread():
     """The tests' tensors are tiny: one intra-op thread is fastest, and far faster on a busy CPU."""

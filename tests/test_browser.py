@@ -32,8 +32,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get("LRCOURSE_SITE", ROOT / "_build" / "quick" / "_build" / "html"))
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
 
 # Console errors that come from the pinned Sphinx stack, not from the book, each with its cause.
@@ -116,25 +114,6 @@ def base_url(site):
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        message = (f"{CHROMIUM} not found: the browser test needs Debian's chromium "
-                   "(`sudo apt-get install chromium`; `make test` installs it when run as root)")
-        if os.geteuid() == 0:  # make test and .ci/run install it as root: its absence is a failure
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: `make test` installs requirements/lock.txt",
-                    pytrace=False)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ROOT / "chapters"
 SCREENSHOTS = ROOT / "_build" / "screenshots" / "frontends"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = pytest.mark.frontend
 
@@ -81,18 +79,6 @@ def _missing(what: str) -> None:
     if os.geteuid() == 0:
         pytest.fail(what, pytrace=False)
     pytest.skip(what)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} not found: the frontend tests need Debian's chromium (`apt-get install chromium`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module", params=list(FRONTENDS))
