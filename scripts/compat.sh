@@ -20,6 +20,7 @@ if [ ! -e $venv/.preinstalled ]; then
 fi
 before=$($venv/bin/pip freeze --exclude-editable | sort)
 $venv/bin/pip install $pip_flags .
+rm -rf build  # setuptools' build folder from the install: a second copy of the package in the checkout
 after=$($venv/bin/pip freeze --exclude-editable | grep -v '^lrcourse' | sort)
 changed=$(comm -23 <(echo "$before") <(echo "$after"))
 if [ -n "$changed" ]; then
