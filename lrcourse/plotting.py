@@ -351,8 +351,8 @@ def _quadratic_axes(ax_path, ax_loss, lambdas, x0, num_steps, loss_floor) -> Non
     ax_path.contour(g1, g2, f, levels=f0 * np.geomspace(1e-3, 1.5, 9), colors="0.75", linewidths=0.8)
     ax_path.plot(0, 0, "k+", markersize=8)
     ax_path.set(xlim=(-box[0], box[0]), ylim=(-box[1], box[1]),
-                xlabel="x₁ (small curvature λ₁)", ylabel="x₂ (large curvature λ₂)")
-    ax_loss.set(yscale="log", xlim=(0, num_steps), ylim=(f0 * loss_floor, f0 * 1e3), xlabel="step k",
+                xlabel=r"$x_1$ (small curvature $\lambda_1$)", ylabel=r"$x_2$ (large curvature $\lambda_2$)")
+    ax_loss.set(yscale="log", xlim=(0, num_steps), ylim=(f0 * loss_floor, f0 * 1e3), xlabel="step $k$",
                 ylabel="loss")
     ax_loss.grid(alpha=0.3)
 
@@ -432,8 +432,8 @@ class QuadraticPlot:
         self.ax_path, self.ax_loss = self.fig.subplots(1, 2, width_ratios=(1.25, 1))
         _quadratic_axes(self.ax_path, self.ax_loss, self.lambdas, self.x0, num_steps, self.LOSS_FLOOR)
         self.path_line, = self.ax_path.plot([], [], ".-", color="C0", markersize=2.5, linewidth=0.9)
-        self.loss_line, = self.ax_loss.plot([], [], color="C0", label="f(x_k)")
-        self.theory_line, = self.ax_loss.plot([], [], "--", color="C1", label="f(x₀)·ρ^(2k)")
+        self.loss_line, = self.ax_loss.plot([], [], color="C0", label=r"$f(x_k)$")
+        self.theory_line, = self.ax_loss.plot([], [], "--", color="C1", label=r"$f(x_0)\,\rho^{2k}$")
         self.ax_loss.legend(fontsize="small", loc="lower left")
         self.title = self.fig.suptitle("")
         self._background = None
