@@ -340,3 +340,17 @@ def test_range_test_explorer_redraws_when_the_smoothing_or_the_rule_moves(range_
     rule.value = "steepest"
     assert bytes(box.image.value) != smoothed and box.text.value.startswith("<code>steepest at smooth = 0.3")
     assert "; at the test's smooth = 0.95: lr = " in box.text.value
+
+
+def test_the_playground_benchmark_still_drives_the_playground():
+    """benchmarks/playground_redraw.py sets the widget's sliders: a change of the sliders must not break it
+    unseen (it once set κ to values the slider no longer holds). Three repeats; its figures are not read."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "playground_redraw.py"
+    done = subprocess.run([sys.executable, str(script), "--repeats", "3"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "widget: move the κ slider (contours)" in done.stdout
