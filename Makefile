@@ -50,7 +50,7 @@ $(QUICK)/.inputs: $(STAMP) $(wildcard lrcourse/*.py)
 
 ## make compat: the widget tests and chapters 2, 3 and 7 in a Colab-like environment (ipywidgets 7.7.1,
 ## the torch/torchvision pair on this machine's disk, then pip install of the package); its venv,
-## .venv-compat, takes about 5.5 GB (scripts/compat.sh)
+## .venv-compat, takes about 6.0 GB (scripts/compat.sh)
 compat:
 	scripts/compat.sh
 

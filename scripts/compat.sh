@@ -4,7 +4,7 @@
 # (2.14.1 / 0.29.1, not the lock's 2.15.0 / 0.29.2) stands in for it. Then, as the chapters' setup cell
 # does, `pip install` of the package, which must replace none of them; then the widget tests and
 # chapters 2, 3 and 7 (the widget chapters) in quick mode, run by nbval.
-# The venv (.venv-compat) takes about 5.5 GB; it is kept for the next run (`rm -rf .venv-compat`).
+# The venv (.venv-compat) takes about 6.0 GB; it is kept for the next run (`rm -rf .venv-compat`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv-compat

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare what scripts/gpu_check.sh needs on a bare GPU machine that reaches no package registry:
 # the wheels of the test tools it lacks (for its Python, 3.12 by default) in .whl, and Fashion-MNIST
-# in .data. Both folders are ignored by git; carry them along (about 45 MB together).
+# in .data. Both folders are ignored by git; carry them along (about 48 MB together).
 # Usage: scripts/gpu_wheels.sh [python version, default 3.12]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -222,9 +222,13 @@ class Session:
         return self.view.locator(".widget-slider").nth(index).locator(".noUi-handle").first
 
     def move(self, index: int, value: str, what: str) -> tuple[str, str]:
-        """Type ``value`` into slider ``index``; the picture and then the text must change: ``(picture, text)``."""
+        """Type ``value`` into slider ``index``'s readout and press Enter, as a reader may; the picture and
+        then the text must change: ``(picture, text)``."""
         image, text = self.image(), self.text()
-        self.type_value(index, value)
+        self.view.locator(".widget-slider").nth(index).locator(".widget-readout").first.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(value)
+        self.page.keyboard.press("Enter")
         image = self.wait_changed(self.image, image, f"the picture after moving {what}")
         return image, self.wait_changed(self.text, text, f"the text after moving {what}")
 
@@ -238,14 +242,6 @@ class Session:
 
         for session in call("GET", "sessions"):
             call("DELETE", f"sessions/{session['id']}")
-
-    def type_value(self, index: int, value: str):
-        """Type ``value`` into the ``index``-th slider's readout and press Enter, as a reader may."""
-        readout = self.view.locator(".widget-slider").nth(index).locator(".widget-readout").first
-        readout.click()
-        self.page.keyboard.press("Control+A")
-        self.page.keyboard.type(value)
-        self.page.keyboard.press("Enter")
 
     def close(self, shot: str):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
