@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shlex
 import sys
@@ -46,9 +47,10 @@ from .checks import check_choice, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .plotting import plural
-from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot
+from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot, Warmup
 
-__all__ = ["Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
+__all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strategy", "batch_grid", "curve_steps",
+           "Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
@@ -74,6 +76,7 @@ class Strategy:
     formula: str
     make: object
     optimizer: str = "SGD"  # what make's ``optimizer`` builds, when it builds one; plain SGD otherwise
+    batch_size: int | None = None  # the strategy's own batch size (the sweep's when None)
 
 
 def _one_cycle(lr, num_epochs, steps_per_epoch, cycle_momentum=False):
@@ -133,6 +136,66 @@ STRATEGIES = {
     "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
                               optimizer="Adam"),
 }
+# Chapter 11: each optimizer at a constant rate, at every batch size; "momentum + warmup" adds Goyal et
+# al.'s gradual warmup: per step, linear from lr·256/B (the rate the linear rule gives batch 256) to lr
+# over the first epoch, then lr.
+BATCH_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+WARMUP_BATCH_SIZES = (1024, 4096)
+BATCH_OPTIMIZERS = {
+    "SGD": ("SGD", lambda lr: (lambda params: torch.optim.SGD(params, lr=lr))),
+    "momentum": ("SGD(momentum=0.9)", lambda lr: (lambda params: torch.optim.SGD(params, lr=lr, momentum=0.9))),
+    "Adam": ("Adam", lambda lr: (lambda params: torch.optim.Adam(params, lr=lr))),
+}
+
+
+def batch_strategy(optimizer: str, batch_size: int, warmup: bool = False) -> str:
+    """The name of chapter 11's strategy: ``'SGD, B=32'``, ``'momentum + warmup, B=4096'``."""
+    return f"{optimizer}{' + warmup' if warmup else ''}, B={batch_size}"
+
+
+def _batch_make(optimizer: str, batch_size: int, warmup: bool):
+    build = BATCH_OPTIMIZERS[optimizer][1]
+
+    def make(lr, num_epochs, steps_per_epoch):
+        own = {} if optimizer == "SGD" else dict(optimizer=build(lr))  # fit's default is plain SGD
+        if not warmup:
+            return own | dict(scheduler=Constant(lr))
+        return own | dict(interval="step", scheduler=Warmup(Constant(lr), steps_per_epoch,
+                                                             begin_lr=lr * 256 / batch_size))
+    return make
+
+
+for _opt, (_built, _) in BATCH_OPTIMIZERS.items():
+    for _b in BATCH_SIZES:
+        STRATEGIES[batch_strategy(_opt, _b)] = Strategy(f"{_opt} at batch {_b}; lr", _batch_make(_opt, _b, False),
+                                                        optimizer=_built, batch_size=_b)
+for _b in WARMUP_BATCH_SIZES:
+    STRATEGIES[batch_strategy("momentum", _b, True)] = Strategy(
+        f"momentum at batch {_b}; per step: linear from lr·256/{_b} to lr over the first epoch, then lr",
+        _batch_make("momentum", _b, True), optimizer="SGD(momentum=0.9)", batch_size=_b)
+
+
+def curve_steps(total: int, first: int = 8) -> list[int]:
+    """Where a chapter 11 run measures its validation accuracy: steps ``first·√2^j`` (rounded) up to
+    ``total``, and ``total`` itself; 2 points per doubling of the steps."""
+    check_int("total", total, minimum=1)
+    check_int("first", first, minimum=1)
+    steps, j = set(), 0
+    while round(first * 2 ** (j / 2)) <= total:
+        steps.add(round(first * 2 ** (j / 2)))
+        j += 1
+    return sorted(steps | {total})
+
+
+def batch_grid(optimizer: str, batch_size: int) -> tuple:
+    """Chapter 11's rate grid for ``optimizer`` at ``batch_size``: six rates a factor 2 apart (a span
+    of 32), doubled for every fourfold batch over 32 (the square-root rule's pace, so the linear
+    rule's optimum stays inside too)."""
+    base = {"SGD": 0.025, "momentum": 0.0025, "Adam": 0.000125}[optimizer]
+    shift = 2 ** int(math.log(batch_size / 32, 4) + 1e-9)
+    return tuple(base * shift * 2 ** k for k in range(6))
+
+
 # The ways of chapter 8's fine-tuning task, the strategies of a sweep of task "finetune": way -> formula.
 FINETUNE_WAYS = finetune.FORMULAS
 TASKS = ("classify", "finetune")  # ten classes from scratch; chapter 8's pretrain-then-fine-tune
@@ -163,6 +226,7 @@ class Sweep:
     limit: int | None = None
     channels_last: bool = True
     task: str = "classify"
+    curve: bool = False  # each run also records its validation accuracy at curve_steps (field "curve")
 
     def __post_init__(self):
         check_choice("net", self.net, tuple(NETS))
@@ -205,6 +269,8 @@ class Sweep:
                    num_epochs=self.num_epochs, valid=self.valid, limit=self.limit, seeds=list(self.seeds),
                    channels_last=self.channels_last,
                    strategies={name: _strategy_definition(name, grid, self.task) for name, grid in self.strategies})
+        if self.curve:
+            out["curve"] = "valid_acc at curve_steps(total steps), 2 per doubling from step 8"
         if self.task == "finetune":  # the task's own constants (a classify definition holds none)
             out["task"] = dict(name="finetune", old_classes=list(finetune.OLD_CLASSES),
                                new_classes=list(finetune.NEW_CLASSES), per_class=finetune.PER_CLASS,
@@ -220,7 +286,8 @@ def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
         return dict(formula=FINETUNE_WAYS[name], grid=[float(lr) for lr in grid])
     strategy = STRATEGIES[name]
     entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
-    return entry | (dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {})
+    entry |= dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {}
+    return entry | (dict(batch_size=strategy.batch_size) if strategy.batch_size is not None else {})
 
 
 GRID = (0.1, 0.2, 0.4, 0.8)
@@ -254,6 +321,14 @@ SWEEPS = {
         name="finetune", title="four ways to fine-tune a pretrained LeNet on 1 000 images (chapter 8)",
         net="lenet", task="finetune", strategies=tuple((way, (0.01, 0.03, 0.1, 0.3, 1.0)) for way in FINETUNE_WAYS),
         seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 11: the MLP at every batch size of BATCH_SIZES, each optimizer at a constant rate on
+    # batch_grid, five epochs; momentum + warmup at two large batches on the same grids.
+    "batch_size": Sweep(
+        name="batch_size", title="the best constant rate against the batch size, SGD, momentum and Adam "
+        "(chapter 11)", net="mlp", curve=True,
+        strategies=tuple((batch_strategy(o, b), batch_grid(o, b)) for o in BATCH_OPTIMIZERS for b in BATCH_SIZES)
+        + tuple((batch_strategy("momentum", b, True), batch_grid("momentum", b)) for b in WARMUP_BATCH_SIZES),
+        seeds=(0, 1, 2, 3, 4), num_epochs=5),
 }
 
 
@@ -320,15 +395,27 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
     if sweep.task == "finetune":
         return _run_finetune(sweep, strategy, lr, seed, loaders)
     check_choice("strategy", strategy, tuple(STRATEGIES))
+    from .data import TensorLoader
+    from .metrics import evaluate_accuracy
+
     train_iter, valid_iter, test_iter = loaders
+    batch_size = STRATEGIES[strategy].batch_size
+    if batch_size is not None and batch_size != train_iter.batch_size:  # the same examples, rebatched
+        train_iter = TensorLoader(train_iter.X, train_iter.y, batch_size, shuffle=True, seed=train_iter.seed)
     kwargs = STRATEGIES[strategy].make(lr, sweep.num_epochs, len(train_iter))
+    if sweep.curve:
+        steps = curve_steps(sweep.num_epochs * len(train_iter))
+        kwargs["track"] = {"valid_acc": (steps, lambda net: evaluate_accuracy(net, valid_iter))}
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run is recorded as dead
         h = fit(NETS[sweep.net](seed=seed), train_iter, test_iter, valid_iter=valid_iter,
                 num_epochs=sweep.num_epochs, seed=seed, animate=False, progress=False,
                 channels_last=sweep.channels_last, **kwargs)
-    return to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
+    record = to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
+    if sweep.curve:
+        record["curve"] = h.tracked.get("valid_acc", [])
+    return record
 
 
 def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan"),
@@ -405,7 +492,7 @@ def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
         except json.JSONDecodeError:  # a line cut by a crash while writing: that run is computed again
             continue
     header, records = (parsed[0], parsed[1:]) if parsed else (None, [])
-    records = [r for r in records if isinstance(r, dict) and set(r) == set(FIELDS)]
+    records = [r for r in records if isinstance(r, dict) and set(r) - {"curve"} == set(FIELDS)]
     definition = sweep.definition()
     if isinstance(header, dict) and header.get("definition") == definition:
         return header, records
@@ -559,8 +646,9 @@ def load_sweep(path, sweep: Sweep | None = None) -> SweepResult:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), list):
         raise ValueError(f"{path} is not an lrcourse sweep file (format {FORMAT!r} with a list of runs)")
     for j, record in enumerate(data["runs"]):
-        if set(record) != set(FIELDS):
-            raise ValueError(f"{path}: run {j} must hold exactly the fields {list(FIELDS)}, got {sorted(record)}")
+        if set(record) - {"curve"} != set(FIELDS):  # "curve": a sweep with curve=True
+            raise ValueError(f"{path}: run {j} must hold exactly the fields {list(FIELDS)} (and 'curve' in a "
+                             f"sweep of curves), got {sorted(record)}")
     if sweep is not None:
         _check_sweep(sweep)
         want = sweep.definition()

@@ -74,6 +74,8 @@ class History:
     ``(epoch, step)`` where a ``KeyboardInterrupt`` stopped the run (the
     unfinished epoch is not recorded), else ``None``. ``steps_per_epoch``:
     the optimizer steps of a full epoch (the loader's batches).
+    ``tracked``: what ``fit(track=...)`` measured during training, name ->
+    ``[[step, value], ...]`` with ``step`` the optimizer steps done.
     """
 
     train_loss: list = field(default_factory=list)
@@ -88,6 +90,7 @@ class History:
     diverged: tuple | None = None
     steps_per_epoch: int = 0
     interrupted: tuple | None = None
+    tracked: dict = field(default_factory=dict)
 
     @property
     def num_epochs(self) -> int:
@@ -105,7 +108,8 @@ class History:
 
     def to_dict(self) -> dict:
         """Plain lists and numbers (what a checkpoint stores)."""
-        return {name: (list(value) if isinstance(value, (list, tuple)) else value)
+        return {name: (list(value) if isinstance(value, (list, tuple)) else
+                       {k: [list(p) for p in v] for k, v in value.items()} if isinstance(value, dict) else value)
                 for name, value in vars(self).items()}
 
     @classmethod
@@ -178,6 +182,36 @@ def resolve_optimizer(net: nn.Module, optimizer) -> Optimizer:
     if any(id(p) not in own for g in optimizer.param_groups for p in g["params"]):
         raise ValueError("optimizer holds parameters that are not net's: build it from net.parameters()")
     return optimizer
+
+
+def _check_track(track) -> dict:
+    """``track`` as ``{name: (int >= 1 or frozenset of step counts, fn)}``; ``{}`` for None."""
+    if track is None:
+        return {}
+    if not isinstance(track, dict):
+        raise TypeError("track must be a dict {name: (when, fn)}, e.g. {'valid_acc': (50, lambda net: "
+                        f"evaluate_accuracy(net, valid_iter))}}, got {type(track).__name__}")
+    checked = {}
+    for name, entry in track.items():
+        if not isinstance(name, str):
+            raise TypeError(f"track's names must be str, got {name!r}")
+        if not (isinstance(entry, tuple) and len(entry) == 2 and callable(entry[1])):
+            raise TypeError(f"track[{name!r}] must be a pair (when, fn) with fn(net) -> number, got {entry!r}")
+        when, fn = entry
+        if isinstance(when, numbers.Integral) and not isinstance(when, bool):
+            check_int(f"track[{name!r}]'s when", int(when), minimum=1)
+            when = int(when)
+        else:
+            try:
+                steps = list(when)
+            except TypeError:
+                raise TypeError(f"track[{name!r}]'s when must be an int (every so many steps) or a collection "
+                                f"of step counts, got {when!r}") from None
+            for k in steps:
+                check_int(f"track[{name!r}]'s steps", k, minimum=1)
+            when = frozenset(int(k) for k in steps)
+        checked[name] = (when, fn)
+    return checked
 
 
 # ---------------------------------------------------------------- drivers
@@ -435,7 +469,7 @@ class _HoldInterrupt:
 def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: int, lr=None,
         optimizer=None, scheduler=None, interval: str = "epoch", loss=None, device=None,
         animate: bool = True, progress: bool = True, seed: int | None = None, monitor: str | None = None,
-        channels_last: bool = True, checkpoint=None, resume=None) -> History:
+        channels_last: bool = True, checkpoint=None, resume=None, track=None) -> History:
     """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``valid_iter`` and ``test_iter`` after each.
 
     ``valid_iter``: a validation split (``load_fashion_mnist(..., valid=N)``),
@@ -471,6 +505,15 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     all epochs, the resumed ones included; ``seed`` is not needed (the
     checkpoint's generators and loader order replace it).
 
+    ``track``: what to measure during training, ``{name: (when, fn)}``.
+    ``fn(net)`` returns a number; it is called after optimizer step ``k``
+    (``k`` counting from 1) when ``when`` is an int and ``k % when == 0``, or
+    when ``k`` is in ``when``, a collection of step counts. The values go to
+    ``History.tracked[name]`` as ``[k, value]`` pairs. ``fn`` may use the net
+    in any mode and with gradients; it must leave the weights as they were
+    (``fit`` puts the net back in training mode and clears the gradients).
+    Example: ``track={"valid_acc": (50, lambda net: evaluate_accuracy(net, valid_iter))}``.
+
     The notebook's stop button (a ``KeyboardInterrupt``) is held until the
     current optimizer step is complete; ``fit`` then raises
     :class:`TrainingInterrupted`, whose ``history`` (also
@@ -481,7 +524,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     run = _Run(net, train_iter, valid_iter, test_iter, num_epochs=num_epochs, lr=lr, optimizer=optimizer,
                scheduler=scheduler, interval=interval, loss=loss, device=device, animate=animate,
                progress=progress, seed=seed, monitor=monitor, channels_last=channels_last,
-               checkpoint=checkpoint, resume=resume)
+               checkpoint=checkpoint, resume=resume, track=track)
     history, epoch = run.history, run.history.num_epochs
     if run.finished:  # a resumed run that had diverged or already trained num_epochs
         return history
@@ -536,6 +579,8 @@ def train_epoch(run: "_Run", epoch: int, held: "_HoldInterrupt") -> tuple[float,
         optimizer.step()
         driver.end_step(l)
         run.step += 1
+        if run.track:
+            run.measure()
         with torch.no_grad():
             sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
         if (i + 1) % run.every == 0 or i + 1 == num_batches:
@@ -558,7 +603,7 @@ class _Run:
 
     def __init__(self, net, train_iter, valid_iter, test_iter, *, num_epochs, lr, optimizer, scheduler,
                  interval, loss, device, animate, progress, seed, monitor, channels_last, checkpoint,
-                 resume):
+                 resume, track=None):
         check_int("num_epochs", num_epochs, minimum=1)
         if interval not in INTERVALS:
             raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
@@ -580,6 +625,7 @@ class _Run:
         if valid_iter is not None:
             check_batches("valid_iter", valid_iter)
         check_loss(loss)
+        self.track = _check_track(track)
         check_seed(seed, allow_none=True)
         for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
             check_flag(name, flag)
@@ -640,6 +686,20 @@ class _Run:
         if self.animator and math.isfinite(train_loss):
             self.animator.add(epoch + done / num_batches,
                               (train_loss, train_acc) + (None,) * (len(self.plotted) - 2))
+
+    def measure(self) -> None:
+        """Call the ``track`` functions due after this step; record their values in the History."""
+        step, net = self.step, self.net
+        for name, (when, fn) in self.track.items():
+            if (step % when == 0) if isinstance(when, int) else step in when:
+                value = fn(net)
+                if isinstance(value, torch.Tensor) and value.numel() == 1:
+                    value = value.item()
+                if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise TypeError(f"track[{name!r}]'s function must return a number, got {value!r}")
+                self.history.tracked.setdefault(name, []).append([step, float(value)])
+                net.train()
+                self.optimizer.zero_grad(set_to_none=True)
 
     def diverged(self, epoch: int, lrs: list) -> None:
         self.history.diverged = (epoch, self.step - 1)
