@@ -15,6 +15,8 @@ previous checkpoint whole). It holds plain data only, so it loads with
               is a function of the two), or None for another loader
 ``history``   the :class:`~lrcourse.training.History` so far, as a dict
 ``step``      optimizer steps taken so far
+``world_size`` the number of data-parallel processes that trained it (1
+              for one process; absent in older files, read as 1)
 ============  ===============================================================
 
 :func:`load_checkpoint` checks the whole file against the run before
@@ -71,8 +73,10 @@ def _loader_state(loader) -> dict | None:
     return None
 
 
-def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, loader) -> None:
-    """Write the state after a finished epoch to ``path`` (atomically: temporary file, then rename)."""
+def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, loader, world_size: int = 1) -> None:
+    """Write the state after a finished epoch to ``path`` (atomically: temporary file, then rename).
+
+    ``world_size``: the processes training data-parallel (rank 0 writes for all)."""
     path = check_path("checkpoint", path)
     state = {
         "format": FORMAT,
@@ -84,6 +88,7 @@ def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, load
         "loader": _loader_state(loader),
         "history": history.to_dict(),
         "step": int(step),
+        "world_size": int(world_size),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -130,17 +135,25 @@ def _check_optimizer(path: Path, saved: dict, optimizer) -> None:
                               f"this run's has {own}")
 
 
-def load_checkpoint(path, *, net, optimizer, scheduler, loader) -> dict:
+def load_checkpoint(path, *, net, optimizer, scheduler, loader, world_size: int = 1) -> dict:
     """Restore ``net``, ``optimizer``, ``scheduler``, the generators and the loader's order from ``path``.
 
     ``loader`` is the run's training loader: it must have as many batches
-    per epoch as the run that wrote the checkpoint.
+    per epoch as the run that wrote the checkpoint, and ``world_size`` must
+    be its number of data-parallel processes (each rank held its piece of
+    every batch: another count would train on other batches).
 
     Returns ``{"history": dict, "step": int}``. Everything is checked first;
     on :class:`CheckpointError` nothing has changed.
     """
     path = check_path("resume", path)
     state = _read(path)
+    saved_world = int(state.get("world_size", 1))
+    if saved_world != world_size:
+        raise CheckpointError(f"{path} was written by a run of {saved_world} data-parallel process"
+                              f"{'es' if saved_world > 1 else ''}; this run has {world_size}: resume it with "
+                              + (f"torchrun --nproc_per_node={saved_world}" if saved_world > 1 else
+                                 "one process, without torchrun") + " and the same global batch")
     _check_net(path, state["net"], net)
     _check_optimizer(path, state["optimizer"], optimizer)
     saved_kind = None if state["scheduler"] is None else state["scheduler"]["class"]

@@ -177,16 +177,42 @@ class TensorLoader:
         return torch.randperm(self.num_examples, generator=gen).to(self.device)
 
     def __iter__(self):
+        return self.shard(0, 1)
+
+    def batch_sizes(self) -> list[int]:
+        """The number of examples in each batch of a pass (all ``batch_size`` but maybe the last)."""
+        n, b = self.num_examples, self.batch_size
+        return [min(b, n - i * b) for i in range(len(self))]
+
+    def shard(self, rank: int, world_size: int):
+        """One pass, as process ``rank`` of ``world_size`` sees it: piece ``rank`` of every batch.
+
+        Each batch of the pass (the same batches ``iter(loader)`` gives, from
+        the same permutation of ``(seed, epoch)``) is cut into ``world_size``
+        contiguous pieces as ``torch.tensor_split`` cuts it: a batch of ``s``
+        examples gives pieces of ``s // world_size`` or one more. Together
+        the ranks see each batch exactly once. Advances ``epoch`` as a pass
+        does. ``shard(0, 1)`` is the whole pass.
+        """
+        check_int("world_size", world_size, minimum=1)
+        check_int("rank", rank, minimum=0)
+        if rank >= world_size:
+            raise ValueError(f"rank must be < world_size ({world_size}), got {rank}")
+        return self._pieces(rank, world_size)
+
+    def _pieces(self, rank: int, world_size: int):
         epoch, self.epoch = self.epoch, self.epoch + 1
-        b, X, y = self.batch_size, self.X, self.y
-        if not self.shuffle:
-            for i in range(len(self)):
-                yield X[i * b:(i + 1) * b], y[i * b:(i + 1) * b]
-            return
-        perm = self.permutation(epoch)
-        for i in range(len(self)):
-            idx = perm[i * b:(i + 1) * b]
-            yield X.index_select(0, idx), y.index_select(0, idx)
+        X, y = self.X, self.y
+        perm = self.permutation(epoch) if self.shuffle else None
+        for i, size in enumerate(self.batch_sizes()):
+            q, r = divmod(size, world_size)
+            lo = i * self.batch_size + rank * q + min(rank, r)
+            hi = lo + q + (rank < r)
+            if perm is None:
+                yield X[lo:hi], y[lo:hi]
+            else:
+                idx = perm[lo:hi]
+                yield X.index_select(0, idx), y.index_select(0, idx)
 
     def __repr__(self) -> str:
         return (f"TensorLoader({self.num_examples} examples, batch_size={self.batch_size}, "

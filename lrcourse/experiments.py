@@ -43,7 +43,7 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 from . import finetune
-from .checks import check_choice, check_int, check_rate, check_seed
+from .checks import check_choice, check_flag, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .plotting import plural
@@ -150,6 +150,9 @@ BATCH_OPTIMIZERS = {
 
 def batch_strategy(optimizer: str, batch_size: int, warmup: bool = False) -> str:
     """The name of chapter 11's strategy: ``'SGD, B=32'``, ``'momentum + warmup, B=4096'``."""
+    check_choice("optimizer", optimizer, tuple(BATCH_OPTIMIZERS))
+    check_int("batch_size", batch_size, minimum=1)
+    check_flag("warmup", warmup)
     return f"{optimizer}{' + warmup' if warmup else ''}, B={batch_size}"
 
 
@@ -191,6 +194,8 @@ def batch_grid(optimizer: str, batch_size: int) -> tuple:
     """Chapter 11's rate grid for ``optimizer`` at ``batch_size``: six rates a factor 2 apart (a span
     of 32), doubled for every fourfold batch over 32 (the square-root rule's pace, so the linear
     rule's optimum stays inside too)."""
+    check_choice("optimizer", optimizer, tuple(BATCH_OPTIMIZERS))
+    check_int("batch_size", batch_size, minimum=1)
     base = {"SGD": 0.025, "momentum": 0.0025, "Adam": 0.000125}[optimizer]
     shift = 2 ** int(math.log(batch_size / 32, 4) + 1e-9)
     return tuple(base * shift * 2 ** k for k in range(6))

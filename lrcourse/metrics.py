@@ -14,7 +14,7 @@ from torch import nn
 
 from .checks import check_device, check_loss
 
-__all__ = ["Accumulator", "accuracy", "num_correct", "evaluate", "evaluate_accuracy"]
+__all__ = ["Accumulator", "accuracy", "num_correct", "evaluate", "evaluate_sums", "evaluate_accuracy"]
 
 
 class Accumulator:
@@ -85,6 +85,19 @@ def evaluate(net: nn.Module, data_iter, loss=None, device=None) -> tuple[float, 
     cannot be called or a ``data_iter`` that cannot be iterated, and
     ``ValueError`` when ``data_iter`` yields no batch.
     """
+    total_loss, total_correct, n = evaluate_sums(net, data_iter, loss, device)
+    if n == 0:
+        raise ValueError("data_iter yielded no batches")
+    return float(total_loss) / n, float(total_correct) / n
+
+
+def evaluate_sums(net: nn.Module, data_iter, loss=None, device=None) -> tuple:
+    """The sums behind :func:`evaluate`: ``(Σ loss·batch size, correct predictions, examples)``.
+
+    The first two are tensors on the device (no host sync), the count an
+    int; ``(0, 0, 0)`` for an empty ``data_iter``. Data-parallel evaluation
+    adds these over the ranks before dividing.
+    """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     check_loss(loss)
@@ -104,15 +117,15 @@ def evaluate(net: nn.Module, data_iter, loss=None, device=None) -> tuple[float, 
             for X, y in batches:
                 if device is not None:
                     X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if y.shape[0] == 0:
+                    continue
                 y_hat = net(X)
                 total_loss = total_loss + loss(y_hat, y).detach().float() * y.shape[0]
                 total_correct = total_correct + num_correct(y_hat, y)
                 n += y.shape[0]
     finally:
         net.train(was_training)
-    if n == 0:
-        raise ValueError("data_iter yielded no batches")
-    return float(total_loss) / n, float(total_correct) / n
+    return total_loss, total_correct, n
 
 
 def evaluate_accuracy(net: nn.Module, data_iter, device=None) -> float:

@@ -45,11 +45,12 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .checks import (check_batches, check_choice, check_device, check_flag, check_int, check_loss, check_path,
                      check_rate, check_seed)
 from .config import is_headless, kernel_shell, seed_everything, try_gpu
-from .metrics import Accumulator, evaluate, num_correct
+from .metrics import Accumulator, evaluate, evaluate_sums, num_correct
 from .plotting import Animator, plural
 
 __all__ = ["History", "fit", "TrainingInterrupted", "last_history"]
@@ -436,9 +437,12 @@ class _HoldInterrupt:
     A second interrupt while one is held stops at once.
     """
 
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+
     def __enter__(self):
         self.requested, self.installed = False, False
-        if threading.current_thread() is threading.main_thread() \
+        if self.enabled and threading.current_thread() is threading.main_thread() \
                 and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a process that ignores it
             try:
                 self.previous = signal.signal(signal.SIGINT, self._handler)
@@ -514,6 +518,20 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     (``fit`` puts the net back in training mode and clears the gradients).
     Example: ``track={"valid_acc": (50, lambda net: evaluate_accuracy(net, valid_iter))}``.
 
+    Data-parallel: when ``torch.distributed`` is initialized (a script
+    started by ``torchrun``, see :mod:`lrcourse.distributed`), every rank
+    calls ``fit`` with the same arguments. ``net`` is wrapped in
+    ``DistributedDataParallel`` (unless it already is) after a check that
+    its weights are equal on every rank; each rank trains on its piece of
+    every global batch of a TensorLoader (whose ``batch_size`` is the global
+    batch and must split evenly over the ranks), or on what a DataLoader
+    with a ``DistributedSampler`` gives it. Metrics are summed over the
+    ranks, so the History is the same on all (``epoch_time``: the slowest
+    rank's); rank 0 alone draws, prints and writes the checkpoint, which
+    resumes under the same number of processes only. ``device`` must be
+    given unless the loader has one (each rank's own, e.g. ``cuda:LOCAL_RANK``).
+    An argument that fails its check on one rank fails on all.
+
     The notebook's stop button (a ``KeyboardInterrupt``) is held until the
     current optimizer step is complete; ``fit`` then raises
     :class:`TrainingInterrupted`, whose ``history`` (also
@@ -521,15 +539,22 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     shows. A non-finite training loss stops the run with a warning and sets
     ``History.diverged``; the History so far is returned.
     """
-    run = _Run(net, train_iter, valid_iter, test_iter, num_epochs=num_epochs, lr=lr, optimizer=optimizer,
-               scheduler=scheduler, interval=interval, loss=loss, device=device, animate=animate,
-               progress=progress, seed=seed, monitor=monitor, channels_last=channels_last,
-               checkpoint=checkpoint, resume=resume, track=track)
+    try:
+        run = _Run(net, train_iter, valid_iter, test_iter, num_epochs=num_epochs, lr=lr, optimizer=optimizer,
+                   scheduler=scheduler, interval=interval, loss=loss, device=device, animate=animate,
+                   progress=progress, seed=seed, monitor=monitor, channels_last=channels_last,
+                   checkpoint=checkpoint, resume=resume, track=track)
+    except Exception as err:
+        distributed.agree(err)  # every rank raises, none waits in a collective
+        raise
+    distributed.agree(None)
+    if distributed.is_distributed():
+        run.go_parallel()
     history, epoch = run.history, run.history.num_epochs
     if run.finished:  # a resumed run that had diverged or already trained num_epochs
         return history
     try:
-        with _HoldInterrupt() as held:
+        with _HoldInterrupt(enabled=run.world == 1) as held:  # ranks must stop at the same step
             for epoch in range(history.num_epochs, num_epochs):
                 start = time.perf_counter()
                 run.driver.start_epoch(epoch)
@@ -539,8 +564,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
                 metrics = dict(train_loss=train_loss, train_acc=train_acc)
                 for split, data_iter in (("valid", valid_iter), ("test", test_iter)):
                     if data_iter is not None:
-                        metrics[f"{split}_loss"], metrics[f"{split}_acc"] = \
-                            evaluate(net, data_iter, run.loss, run.device)
+                        metrics[f"{split}_loss"], metrics[f"{split}_acc"] = run.evaluate(data_iter)
                 held.check()
                 run.driver.end_epoch(metrics)
                 run.end_epoch(metrics, lrs, time.perf_counter() - start)  # History, checkpoint, plot
@@ -565,7 +589,7 @@ def train_epoch(run: "_Run", epoch: int, held: "_HoldInterrupt") -> tuple[float,
     net.train()
     sums = Accumulator(3)  # loss * batch size, correct predictions, examples
     lrs, num_batches = [], len(run.train_iter)
-    for i, (X, y) in enumerate(run.train_iter):
+    for i, (X, y) in enumerate(run.batches(epoch)):
         held.check()
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         if run.step == 0:
@@ -577,14 +601,16 @@ def train_epoch(run: "_Run", epoch: int, held: "_HoldInterrupt") -> tuple[float,
         l.backward()
         lrs.append(group0["lr"])  # the rate this step uses
         optimizer.step()
-        driver.end_step(l)
+        driver.end_step(run.global_loss(l) if run.world > 1 else l)
         run.step += 1
         if run.track:
             run.measure()
         with torch.no_grad():
             sums.add(l.detach() * y.shape[0], num_correct(y_hat, y), y.shape[0])
         if (i + 1) % run.every == 0 or i + 1 == num_batches:
-            train_loss, train_acc = sums[0] / sums[2], sums[1] / sums[2]  # host sync
+            total, correct, n = distributed.reduce_floats(*sums.data) if run.world > 1 else \
+                (sums[0], sums[1], sums[2])  # host sync
+            train_loss, train_acc = total / n, correct / n
             run.show_progress(epoch, i + 1, train_loss, train_acc)
             if not math.isfinite(train_loss):
                 run.diverged(epoch, lrs)
@@ -632,6 +658,10 @@ class _Run:
         self.checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
         resume = self._resume_path(resume)
         schedule = scheduler if _is_schedule(scheduler) else None
+        self.world, self.rank = distributed.world_size(), distributed.rank()
+        if self.world > 1 or distributed.is_distributed():
+            device = self._parallel_device(device, train_iter)
+            self._check_parallel_loaders(train_iter, valid_iter, test_iter)
         if device is None:
             device = getattr(train_iter, "device", None) or try_gpu()
         self.device = check_device(device)
@@ -644,8 +674,8 @@ class _Run:
         self.scheduler = getattr(self.driver, "scheduler", None)  # a built-in one's state is checkpointed
         self.history, self.step = History(steps_per_epoch=num_batches), 0
         if resume is not None:  # the checkpoint's generators and loader order replace the seed's
-            saved = load_checkpoint(resume, net=net, optimizer=self.optimizer, scheduler=self.scheduler,
-                                    loader=train_iter)
+            saved = load_checkpoint(resume, net=distributed.unwrap(net), optimizer=self.optimizer,
+                                    scheduler=self.scheduler, loader=train_iter, world_size=self.world)
             self.history, self.step = History.from_dict(saved["history"]), saved["step"]
         elif seed is not None:
             seed_everything(seed)
@@ -659,13 +689,79 @@ class _Run:
             + (["test_acc"] if test_iter is not None else [])
         self.animator = Animator(xlabel="epoch", xlim=[0, num_epochs], figsize=(4.5, 2.8),
                                  legend=[n.replace("_", " ") for n in self.plotted]) \
-            if animate and not self.finished else None
+            if animate and not self.finished and self.rank == 0 else None
         if self.animator:  # a resumed run's finished epochs
             for e in range(done):
                 self.animator.add(e + 1, tuple(getattr(self.history, n)[e] for n in self.plotted))
-        self.bar = _Progress(num_epochs * num_batches, progress and not self.finished,
+        self.bar = _Progress(num_epochs * num_batches, progress and not self.finished and self.rank == 0,
                              initial=done * num_batches)
         self.first_batch = None
+        self.inner = distributed.unwrap(net)  # what is evaluated, measured and saved
+
+    # -------------------------------------------------------- data-parallel
+    def _parallel_device(self, device, train_iter):
+        """Under torch.distributed: this rank's device, given or the loader's; never a guess."""
+        where = f"under torch.distributed (rank {self.rank} of {self.world})"
+        if device is None:
+            device = getattr(train_iter, "device", None)
+            if device is None:
+                raise ValueError(f"{where} fit needs device=..., this rank's own (e.g. "
+                                 "lrcourse.distributed.init() returns it: cuda:LOCAL_RANK or the CPU); "
+                                 f"train_iter ({type(train_iter).__name__}) names none")
+        device = check_device(device)
+        backend = torch.distributed.get_backend()
+        if backend == "nccl" and device.type != "cuda":
+            raise ValueError(f"{where} with the 'nccl' backend fit trains on a GPU, got device {device}: "
+                             "give device=cuda:LOCAL_RANK, or init the group with backend 'gloo' for the CPU")
+        return device
+
+    def _check_parallel_loaders(self, train_iter, valid_iter, test_iter):
+        if hasattr(train_iter, "shard"):
+            distributed.check_divisible("train_iter", train_iter, self.world)
+        elif distributed.sampler_of(train_iter) is None:
+            raise ValueError(f"under torch.distributed fit needs train_iter to be a TensorLoader (each rank "
+                             f"takes its piece of every batch) or a DataLoader with a DistributedSampler; "
+                             f"a {type(train_iter).__name__} without one would give every rank the same "
+                             "examples")
+
+    def go_parallel(self) -> None:
+        """Check that the ranks start alike, then wrap the net in DDP (collectives: every rank calls it)."""
+        loader = self.train_iter
+        distributed.check_same("train_iter's (seed, epoch, batches)",
+                               (getattr(loader, "seed", None), getattr(loader, "epoch", None), len(loader)))
+        distributed.check_same("the run's finished epochs and steps", (self.history.num_epochs, self.step))
+        distributed.check_same_params(self.inner)
+        self.net = distributed.wrap(self.net, self.device)
+
+    def batches(self, epoch: int):
+        """This rank's batches of ``epoch``: its piece of each global batch, or the sampler's share."""
+        loader = self.train_iter
+        if self.world == 1 and not distributed.is_distributed():
+            return loader
+        sampler = distributed.sampler_of(loader)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+            return loader
+        return loader.shard(self.rank, self.world)
+
+    def global_loss(self, l: torch.Tensor) -> torch.Tensor:
+        """The global batch's mean loss (the ranks' pieces are equal: the mean of their means)."""
+        if not isinstance(self.driver, _PlateauDriver):
+            return l  # only a per-step plateau reads it
+        return torch.tensor(distributed.reduce_floats(l)[0] / self.world)
+
+    def evaluate(self, data_iter) -> tuple[float, float]:
+        """Mean loss and accuracy on ``data_iter``; data-parallel, each rank a piece, summed over the ranks."""
+        if not distributed.is_distributed():
+            return evaluate(self.inner, data_iter, self.loss, self.device)
+        if hasattr(data_iter, "shard"):
+            batches = data_iter.shard(self.rank, self.world)
+        elif distributed.sampler_of(data_iter) is not None:
+            batches = data_iter
+        else:  # every rank evaluates it whole: the same numbers
+            return evaluate(self.inner, data_iter, self.loss, self.device)
+        total, correct, n = distributed.reduce_floats(*evaluate_sums(self.inner, batches, self.loss, self.device))
+        return total / n, correct / n
 
     def _resume_path(self, resume):
         if resume is True:
@@ -689,7 +785,7 @@ class _Run:
 
     def measure(self) -> None:
         """Call the ``track`` functions due after this step; record their values in the History."""
-        step, net = self.step, self.net
+        step, net = self.step, self.inner
         for name, (when, fn) in self.track.items():
             if (step % when == 0) if isinstance(when, int) else step in when:
                 value = fn(net)
@@ -697,6 +793,8 @@ class _Run:
                     value = value.item()
                 if isinstance(value, bool) or not isinstance(value, numbers.Real):
                     raise TypeError(f"track[{name!r}]'s function must return a number, got {value!r}")
+                if self.world > 1:  # rank 0's value on every rank (the others add 0)
+                    value = distributed.reduce_floats(value if self.rank == 0 else 0.0)[0]
                 self.history.tracked.setdefault(name, []).append([step, float(value)])
                 net.train()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -714,10 +812,19 @@ class _Run:
         for name, value in metrics.items():
             getattr(history, name).append(value)
         history.lr.append(float(lrs[0]))
+        if self.world > 1:
+            seconds = distributed.reduce_floats(seconds, op="max")[0]  # the slowest rank's
         history.epoch_time.append(seconds)
         if self.checkpoint is not None:
-            save_checkpoint(self.checkpoint, net=self.net, optimizer=self.optimizer, scheduler=self.scheduler,
-                            history=history, step=self.step, loader=self.train_iter)
+            failed = None
+            try:
+                if self.rank == 0:
+                    save_checkpoint(self.checkpoint, net=self.inner, optimizer=self.optimizer,
+                                    scheduler=self.scheduler, history=history, step=self.step,
+                                    loader=self.train_iter, world_size=self.world)
+            except Exception as err:
+                failed = err
+            distributed.agree(failed)  # under DDP also a barrier: no rank reads the file before it is whole
         if self.animator:
             self.animator.add(history.num_epochs, (None, None) + tuple(metrics[n] for n in self.plotted[2:]))
         self.bar.update(0, loss=f"{metrics['train_loss']:.3f}", train_acc=f"{metrics['train_acc']:.3f}",

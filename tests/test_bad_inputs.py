@@ -27,7 +27,7 @@ from traitlets import TraitError
 
 import tiny
 from lrcourse import compare, config, data, lr_finder, metrics, models, momentum, plotting, schedules
-from lrcourse import checkpoint, checks, experiments, finetune, training, widgets
+from lrcourse import checkpoint, checks, distributed, experiments, finetune, training, widgets
 from lrcourse.lr_finder import LRRangeResult, suggest
 from lrcourse.schedules import Constant
 from lrcourse.training import History
@@ -35,7 +35,7 @@ from lrcourse.training import History
 MODULES = dict(config=config, data=data, models=models, metrics=metrics, schedules=schedules,
                training=training, plotting=plotting, lr_finder=lr_finder, momentum=momentum,
                widgets=widgets, compare=compare, checkpoint=checkpoint, checks=checks,
-               experiments=experiments, finetune=finetune)
+               experiments=experiments, finetune=finetune, distributed=distributed)
 
 nan, inf = math.nan, math.inf
 
@@ -64,10 +64,15 @@ NOT_WALKED = {
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant", "ALPHA_SLIDER": "a constant",
                 "BETA_SLIDER": "a constant", "KAPPAS": "a constant",
                 "Param": "a record of a slider's range"},
+    "distributed": {"is_distributed": "no arguments", "rank": "no arguments", "world_size": "no arguments",
+                    "REPORT_ENV": "a constant", "LaunchError": "an exception class",
+                    "sampler_of": "any object: None for all but a DataLoader with a DistributedSampler",
+                    "check_same": "any plain data; compared only within a process group"},
     "experiments": {"STRATEGIES": "a constant", "SCHEDULES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
                     "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
                     "SweepResult": "a record load_sweep fills", "package_hash": "no arguments",
-                    "FINETUNE_WAYS": "a constant", "TASKS": "a constant",
+                    "FINETUNE_WAYS": "a constant", "TASKS": "a constant", "BATCH_SIZES": "a constant",
+                    "WARMUP_BATCH_SIZES": "a constant", "BATCH_OPTIMIZERS": "a constant",
                     "Strategy": "a record of a formula and the function that makes fit's arguments"},
 }
 
@@ -235,6 +240,8 @@ CASES = [
     # ------------------------------------------------------------ data
     case("data.TensorLoader: batch_size 0", lambda: data.TensorLoader(X30, y30, 0), ValueError,
          r"^batch_size must be an int >= 1, got 0$"),
+    case("data.TensorLoader.shard: rank 2 of 2", lambda: data.TensorLoader(X30, y30, 4).shard(2, 2), ValueError,
+         r"^rank must be < world_size \(2\), got 2$"),
     case("data.TensorLoader: bool batch_size", lambda: data.TensorLoader(X30, y30, True), ValueError,
          r"^batch_size must be an int >= 1, got True$"),
     case("data.TensorLoader: a list, not a tensor", lambda: data.TensorLoader([[0.0] * 5] * 30, y30, 4),
@@ -332,6 +339,8 @@ CASES = [
          r"^y_hat must have shape \(B, C\) or \(B,\) matching y \(4,\), got \(4, 3, 2\)$"),
     case("metrics.evaluate: empty loader", lambda: metrics.evaluate(net(), empty_loader()), ValueError,
          r"^data_iter yielded no batches$"),
+    case("metrics.evaluate_sums: net is a str", lambda: metrics.evaluate_sums("mlp", train()), TypeError,
+         r"^net must be a torch.nn.Module, got str$"),
     case("metrics.evaluate: net is a str", lambda: metrics.evaluate("mlp", train()), TypeError,
          r"^net must be a torch.nn.Module, got str$"),
     case("metrics.evaluate: loss is a str", lambda: metrics.evaluate(net(), train(), loss="mse"), TypeError,
@@ -778,6 +787,31 @@ CASES = [
     case("experiments.main: an unknown sweep", lambda: experiments.main(["run", "nothing"]), SystemExit, "2"),
     case("experiments.Sweep: an unknown task", lambda: sweep(task="detect"), ValueError,
          r"^task must be one of \('classify', 'finetune'\), got 'detect'$"),
+    case("experiments.batch_strategy: an unknown optimizer", lambda: experiments.batch_strategy("LAMB", 32),
+         ValueError, r"^optimizer must be one of \('SGD', 'momentum', 'Adam'\), got 'LAMB'$"),
+    case("experiments.batch_grid: batch 0", lambda: experiments.batch_grid("SGD", 0), ValueError,
+         r"^batch_size must be an int >= 1, got 0$"),
+    case("experiments.curve_steps: no steps", lambda: experiments.curve_steps(0), ValueError,
+         r"^total must be an int >= 1, got 0$"),
+    # ------------------------------------------------------------ distributed
+    case("distributed.init: an unknown backend", lambda: distributed.init("mpi"), ValueError,
+         r"^backend must be 'nccl', 'gloo' or None, got 'mpi'$"),
+    case("distributed.agree: a message, not an exception", lambda: distributed.agree("failed"), TypeError,
+         r"^error must be an exception or None, got str 'failed'$"),
+    case("distributed.reduce_floats: an unknown op", lambda: distributed.reduce_floats(1.0, op="min"),
+         ValueError, r"^op must be 'sum' or 'max', got 'min'$"),
+    case("distributed.check_same_params: a state dict", lambda: distributed.check_same_params({}), TypeError,
+         r"^net must be a torch.nn.Module, got dict$"),
+    case("distributed.wrap: a function", lambda: distributed.wrap(len, torch.device("cpu")), TypeError,
+         r"^net must be a torch.nn.Module, got builtin_function_or_method$"),
+    case("distributed.unwrap: None", lambda: distributed.unwrap(None), TypeError,
+         r"^net must be a torch.nn.Module, got NoneType$"),
+    case("distributed.check_divisible: a list of batches", lambda: distributed.check_divisible("train_iter", [], 2),
+         TypeError, r"^train_iter must be a TensorLoader, got list$"),
+    case("distributed.report: a dict", lambda: distributed.report({}), TypeError,
+         r"^history must be a History \(what fit returns\), got dict$"),
+    case("distributed.launch: no such script", lambda tmp_path: distributed.launch(tmp_path / "none.py"),
+         FileNotFoundError, r"^script: no file at "),
     case("finetune.task_data: per_class 0", lambda: finetune.task_data(train(), train(), train(), per_class=0),
          ValueError, r"^per_class must be an int >= 1, got 0$"),
     case("finetune.new_head: a negative seed", lambda: finetune.new_head(models.lenet(seed=0), -1), ValueError, SEED),

@@ -900,3 +900,22 @@ def test_find_offline_returns_the_first_complete_folder_or_none(tmp_path, make_f
     assert sorted(found) == ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
                              "train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
     assert all(p.parent == complete / "FashionMNIST" / "raw" for p in found.values())
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 60), batch=st.integers(1, 20), world=st.integers(1, 5), shuffle=st.booleans(),
+       drop_last=st.booleans())
+def test_the_shards_of_a_pass_are_its_batches_cut_in_pieces(n, batch, world, shuffle, drop_last):
+    X = torch.arange(n * 2.0).reshape(n, 2)
+    loader = lrcourse.TensorLoader(X, torch.arange(n), batch, shuffle=shuffle, seed=3, drop_last=drop_last)
+    whole = list(loader)
+    pieces = []
+    for r in range(world):
+        loader.epoch = 0
+        pieces.append(list(loader.shard(r, world)))
+    assert loader.epoch == 1 and [len(p) for p in pieces] == [len(whole)] * world
+    assert [len(b[1]) for b in whole] == loader.batch_sizes()
+    for i, (Xb, yb) in enumerate(whole):
+        assert torch.equal(torch.cat([p[i][0] for p in pieces]), Xb)
+        assert torch.equal(torch.cat([p[i][1] for p in pieces]), yb)
+        assert [len(p[i][1]) for p in pieces] == [len(t) for t in torch.tensor_split(yb, world)]

@@ -367,3 +367,47 @@ def test_bad_arguments_leave_the_random_state_alone():
     bad("scheduler must be None", TypeError, lr=0.1, scheduler="cosine", seed=5)
     assert torch.equal(torch.get_rng_state(), state)
     bad(r"seed must be an int in \[0, 2\*\*63 - 1\]", lr=0.1, seed=-1)
+
+
+# ---------------------------------------------------------------- track: measurements during training
+
+def test_track_every_k_steps_and_at_given_steps():
+    seen = []
+
+    def grad_user(net):  # uses the net with gradients and in eval mode; fit must undo both
+        net.eval()
+        net(torch.ones(3, 5)).sum().backward()
+        seen.append(net.weight.detach().clone())
+        return torch.tensor(len(seen))
+
+    _, history = run(track={"every 3": (3, grad_user), "at": ([1, 16, 99], lambda net: 2.5)})
+    assert history.tracked["every 3"] == [[k, float(i + 1)] for i, k in enumerate(range(3, 17, 3))]
+    assert history.tracked["at"] == [[1, 2.5], [16, 2.5]]  # step 99 never comes: 16 steps in all
+    _, plain = run()
+    assert history.train_loss == plain.train_loss and history.test_acc == plain.test_acc
+
+
+def test_track_survives_a_checkpoint(tmp_path):
+    fn = (2, lambda net: float(net.weight.detach().sum()))
+    _, whole = run(track={"w": fn})
+    run(num_epochs=2, track={"w": fn}, checkpoint=tmp_path / "c.pt")
+    _, resumed = run(track={"w": fn}, checkpoint=tmp_path / "c.pt", resume=True)
+    assert resumed.tracked == whole.tracked
+
+
+@pytest.mark.parametrize("track, error, message", [
+    ([1], TypeError, r"^track must be a dict \{name: \(when, fn\)\}"),
+    ({1: (1, len)}, TypeError, r"^track's names must be str, got 1$"),
+    ({"a": len}, TypeError, r"^track\['a'\] must be a pair \(when, fn\) with fn\(net\) -> number"),
+    ({"a": (0, len)}, ValueError, r"^track\['a'\]'s when must be an int >= 1, got 0$"),
+    ({"a": (1.5, len)}, TypeError, r"^track\['a'\]'s when must be an int \(every so many steps\) or a collection"),
+    ({"a": ([2, 0], len)}, ValueError, r"^track\['a'\]'s steps must be an int >= 1, got 0$"),
+])
+def test_bad_track(track, error, message):
+    with pytest.raises(error, match=message):
+        run(track=track)
+
+
+def test_a_track_function_must_return_a_number():
+    with pytest.raises(TypeError, match=r"^track\['a'\]'s function must return a number, got 'high'$"):
+        run(track={"a": (1, lambda net: "high")})
