@@ -13,10 +13,13 @@ import argparse
 import torch
 
 from . import distributed
+from .checks import check_int
 from .data import load_fashion_mnist
 from .models import mlp
 from .schedules import Cosine, Warmup
 from .training import fit
+
+__all__ = ["train", "main", "BATCH_SIZE", "LIMIT", "VALID", "NUM_EPOCHS", "LR"]
 
 BATCH_SIZE, LIMIT, VALID, NUM_EPOCHS, LR = 256, 4096, 1000, 3, 0.2  # the global batch: 16 steps per epoch
 
@@ -24,6 +27,7 @@ BATCH_SIZE, LIMIT, VALID, NUM_EPOCHS, LR = 256, 4096, 1000, 3, 0.2  # the global
 def train(device="cpu", *, num_epochs: int = NUM_EPOCHS, batch_size: int = BATCH_SIZE):
     """The MLP on 4096 Fashion-MNIST images at global batch ``batch_size``, per step: warmup over the
     first epoch's steps to 0.2, then cosine to 0.02. Returns ``(net, history)``."""
+    check_int("num_epochs", num_epochs, minimum=1)
     train_iter, valid_iter, _ = load_fashion_mnist(batch_size, valid=VALID, limit=LIMIT, device=device)
     steps = len(train_iter)  # per epoch, counted in global batches: the same on every rank
     net = mlp(seed=0)

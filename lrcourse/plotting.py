@@ -22,7 +22,7 @@ from .config import is_headless
 from .config import kernel_shell as _kernel_shell  # one name, so that tests can stand in for the kernel
 
 __all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation",
-           "plot_differences", "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules",
+           "plot_best_rates", "plot_noise_scale", "plot_steps_to_target", "plot_differences", "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules",
            "results_table", "show_images"]
 
 DPI = 100
@@ -702,3 +702,114 @@ def results_table(runs: dict, *, label: str = "run", caption: str | None = None)
     header = [label, "runs", "train loss", "train acc", *(["valid acc"] if valid else []), "test acc",
               "best test acc", "s/epoch"]
     return Table(header, rows, caption)
+
+
+# ---------------------------------------------------------------- chapter 11: the batch size
+
+def _log_panels(n: int, title, how: str, width: float = 3.0):
+    fig = PNGFigure(figsize=(width * n + 0.4, 3.0), layout="constrained")
+    axes = fig.subplots(1, n, squeeze=False).ravel()
+    fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
+    return fig, axes
+
+
+def _batch_axis(ax, batch_sizes) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xticks(batch_sizes, [str(b) for b in batch_sizes], fontsize="x-small", rotation=45)
+    ax.minorticks_off()
+    ax.set_xlabel("batch size B")
+    ax.grid(alpha=0.3)
+
+
+def plot_best_rates(best: dict, ceilings: dict | None = None, *, title=None) -> PNGFigure:
+    """One panel per optimizer: the best rate against the batch size on log-log axes.
+
+    ``best``: ``{optimizer: {B: lr}}`` (chosen on validation). Drawn through
+    the smallest batch ``B₀`` with rate ``η₀``: the linear rule
+    ``η = η₀·B/B₀`` (dashed) and the square-root rule ``η = η₀·√(B/B₀)``
+    (dotted). ``ceilings``: ``{optimizer: {B: the smallest grid rate that
+    lost a seed}}``, drawn as red crosses: no rule can climb past them.
+    """
+    _check_dict("best", best, "dict {batch size: lr}", "optimizer")
+    fig, axes = _log_panels(len(best), title, "circles: the best rate on validation; dashed: η ∝ B; "
+                            "dotted: η ∝ √B, both through the smallest batch; ×: the smallest rate that lost a seed")
+    for ax, (name, rates) in zip(axes, best.items()):
+        B = sorted(rates)
+        b0, lr0 = B[0], rates[B[0]]
+        ax.plot(B, [rates[b] for b in B], "o-", color="C0", label="best rate")
+        ax.plot(B, [lr0 * b / b0 for b in B], "--", color="C1", label="η ∝ B")
+        ax.plot(B, [lr0 * math.sqrt(b / b0) for b in B], ":", color="C2", label="η ∝ √B")
+        if ceilings and ceilings.get(name):
+            lost = sorted(ceilings[name].items())
+            ax.plot([b for b, _ in lost], [lr for _, lr in lost], "x", color="C3", markersize=7, mew=2,
+                    label="lost a seed")
+        _batch_axis(ax, B)
+        ax.set_title(name, fontsize="medium")
+        ax.set_ylabel("learning rate")
+    axes[0].legend(fontsize="x-small")
+    return fig
+
+
+def plot_steps_to_target(steps: dict, fits: dict | None = None, *, title=None) -> PNGFigure:
+    """One panel per optimizer (and target): the optimizer steps to reach a target against the batch size, log-log.
+
+    ``steps``: ``{optimizer: {B: steps}}`` at each batch's best rate
+    (:func:`lrcourse.scaling.steps_at_best_rate`); ``inf`` (never reached)
+    is left out. Dotted: perfect scaling from the smallest batch, ``S ∝ 1/B``.
+    ``fits``: ``{optimizer: CriticalBatch}``, drawn as the curve
+    ``S_min + E_min/B`` with its ``B_crit`` as a vertical line.
+    """
+    _check_dict("steps", steps, "dict {batch size: steps}", "optimizer")
+    fig, axes = _log_panels(len(steps), title, "steps to the target at each batch's best rate; dotted: perfect "
+                            "scaling S ∝ 1/B; line: S = S_min + E_min/B")
+    for ax, (name, per_batch) in zip(axes, steps.items()):
+        B = sorted(per_batch)
+        reached = [b for b in B if math.isfinite(per_batch[b])]
+        ax.plot(reached, [per_batch[b] for b in reached], "o", color="C0", label="measured")
+        ax.set_xscale("log", base=2)
+        if reached:
+            b0, s0 = reached[0], per_batch[reached[0]]
+            ax.plot(B, [s0 * b0 / b for b in B], ":", color="C2", label="S ∝ 1/B")
+        fit = (fits or {}).get(name)
+        if not reached:
+            ax.text(0.5, 0.5, "target not reached", transform=ax.transAxes, ha="center", fontsize="small")
+            ax.set_yscale("linear")
+        elif fit is not None:
+            ax.plot(B, fit.steps(B), "-", color="C1", label="fit")
+            ax.axvline(fit.b_crit, color="C1", linestyle="--", linewidth=1)
+            ax.annotate(f"B_crit ≈ {fit.b_crit:.0f}", (fit.b_crit, ax.get_ylim()[1]), textcoords="offset points",
+                        xytext=(3, -12), fontsize="x-small", color="C1")
+        if reached:
+            _batch_axis(ax, B)
+        ax.set_title(name, fontsize="medium")
+        ax.set_ylabel("steps to target")
+    axes[0].legend(fontsize="x-small")
+    return fig
+
+
+def plot_noise_scale(points: dict, critical: dict | None = None, *, title=None) -> PNGFigure:
+    """The gradient noise scale against the validation accuracy where it was measured (log y).
+
+    ``points``: ``{run: [(accuracy, b_simple), ...]}``, one line per run.
+    ``critical``: ``{label: [(target accuracy, B_crit), ...]}``: the critical
+    batch measured from the steps to each target, as large markers.
+    """
+    _check_dict("points", points, "list of (accuracy, b_simple)", "run")
+    fig = PNGFigure(figsize=(5.6, 3.4), layout="constrained")
+    ax = fig.subplots()
+    for i, (name, pairs) in enumerate(points.items()):
+        finite = [(a, b) for a, b in pairs if math.isfinite(b) and b > 0]
+        ax.plot([a for a, _ in finite], [b for _, b in finite], ".-", color="C0", alpha=0.3 + 0.7 / (i + 1),
+                markersize=4, linewidth=0.8, label=name)
+    for j, (label, marks) in enumerate((critical or {}).items()):
+        ax.plot([t for t, _ in marks], [b for _, b in marks], "s", color=f"C{j + 1}", markersize=8,
+                mec="black", label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("validation accuracy")
+    ax.set_ylabel("batch size (examples)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")
+    how = "dots: B_simple = tr(Σ)/|G|² measured during training; squares: B_crit from the steps to a target"
+    fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
+    return fig

@@ -29,7 +29,7 @@ from torch.func import functional_call, grad, vmap
 
 from .checks import check_int, check_loss, is_number
 
-__all__ = ["NoiseScale", "noise_scale", "steps_to_target", "CriticalBatch", "critical_batch"]
+__all__ = ["NoiseScale", "noise_scale", "steps_to_target", "steps_at_best_rate", "CriticalBatch", "critical_batch"]
 
 
 @dataclass(frozen=True)
@@ -166,3 +166,28 @@ def critical_batch(batch_sizes, steps) -> CriticalBatch:
         raise ValueError(f"the fit S = S_min + E_min/B gives S_min = {s_min:.3g}, E_min = {e_min:.3g}: no "
                          "trade-off of that shape in these steps")
     return CriticalBatch(float(s_min), float(e_min), float(e_min / s_min))
+
+
+def steps_at_best_rate(runs, target: float) -> dict:
+    """``{strategy: dict(lr, steps, per_seed)}``: each strategy's fewest steps to ``target``, over its rates.
+
+    ``runs``: a sweep's records with a validation ``curve`` (chapter 11's
+    ``batch_size`` sweep). For each rate, the median over the seeds of
+    :func:`steps_to_target` (a seed that never reached it counts as
+    ``inf``, so a rate needs more than half its seeds to get there); the
+    rate with the smallest median wins, as McCandlish et al. tune the rate
+    per batch size. ``steps`` is ``inf`` when no rate got there.
+    """
+    import statistics
+
+    by_rate = {}
+    for r in runs:
+        if "curve" not in r:
+            raise ValueError(f"runs must hold validation curves (a sweep with curve=True), got a record "
+                             f"of {sorted(r)}")
+        by_rate.setdefault(r["strategy"], {}).setdefault(r["lr"], []).append(steps_to_target(r["curve"], target))
+    out = {}
+    for name, rates in by_rate.items():
+        lr, per_seed = min(rates.items(), key=lambda item: (statistics.median(item[1]), item[0]))
+        out[name] = dict(lr=lr, steps=statistics.median(per_seed), per_seed=per_seed)
+    return out

@@ -27,7 +27,7 @@ from traitlets import TraitError
 
 import tiny
 from lrcourse import compare, config, data, lr_finder, metrics, models, momentum, plotting, schedules
-from lrcourse import checkpoint, checks, distributed, experiments, finetune, training, widgets
+from lrcourse import checkpoint, checks, ddp_demo, distributed, experiments, finetune, scaling, training, widgets
 from lrcourse.lr_finder import LRRangeResult, suggest
 from lrcourse.schedules import Constant
 from lrcourse.training import History
@@ -35,7 +35,8 @@ from lrcourse.training import History
 MODULES = dict(config=config, data=data, models=models, metrics=metrics, schedules=schedules,
                training=training, plotting=plotting, lr_finder=lr_finder, momentum=momentum,
                widgets=widgets, compare=compare, checkpoint=checkpoint, checks=checks,
-               experiments=experiments, finetune=finetune, distributed=distributed)
+               experiments=experiments, finetune=finetune, distributed=distributed, scaling=scaling,
+               ddp_demo=ddp_demo)
 
 nan, inf = math.nan, math.inf
 
@@ -68,6 +69,9 @@ NOT_WALKED = {
                     "REPORT_ENV": "a constant", "LaunchError": "an exception class",
                     "sampler_of": "any object: None for all but a DataLoader with a DistributedSampler",
                     "check_same": "any plain data; compared only within a process group"},
+    "scaling": {"NoiseScale": "a record noise_scale fills", "CriticalBatch": "a record critical_batch fills"},
+    "ddp_demo": {"BATCH_SIZE": "a constant", "LIMIT": "a constant", "VALID": "a constant",
+                 "NUM_EPOCHS": "a constant", "LR": "a constant"},
     "experiments": {"STRATEGIES": "a constant", "SCHEDULES": "a constant", "SWEEPS": "a constant", "NETS": "a constant",
                     "FIELDS": "a constant", "DEAD_ACC": "a constant", "RESULTS_DIR": "a constant",
                     "SweepResult": "a record load_sweep fills", "package_hash": "no arguments",
@@ -812,6 +816,17 @@ CASES = [
          r"^history must be a History \(what fit returns\), got dict$"),
     case("distributed.launch: no such script", lambda tmp_path: distributed.launch(tmp_path / "none.py"),
          FileNotFoundError, r"^script: no file at "),
+    # ------------------------------------------------------------ scaling, ddp_demo
+    case("scaling.noise_scale: one example", lambda: scaling.noise_scale(models.mlp(seed=0), torch.zeros(1, 784),
+                                                                          torch.zeros(1, dtype=torch.long)),
+         ValueError, r"^X and y must hold the same number of examples, at least 2"),
+    case("scaling.steps_to_target: no points", lambda: scaling.steps_to_target([], 0.8), ValueError,
+         r"^curve holds no points$"),
+    case("scaling.critical_batch: two points", lambda: scaling.critical_batch([32, 64], [10, 5]), ValueError,
+         r"^critical_batch needs at least 3 batch sizes that reached the target, got 2$"),
+    case("ddp_demo.train: epochs 0", lambda: ddp_demo.train(num_epochs=0), ValueError,
+         r"^num_epochs must be an int >= 1, got 0$"),
+    case("ddp_demo.main: no --out", lambda: ddp_demo.main([]), SystemExit, "2"),
     case("finetune.task_data: per_class 0", lambda: finetune.task_data(train(), train(), train(), per_class=0),
          ValueError, r"^per_class must be an int >= 1, got 0$"),
     case("finetune.new_head: a negative seed", lambda: finetune.new_head(models.lenet(seed=0), -1), ValueError, SEED),

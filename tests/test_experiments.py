@@ -614,3 +614,61 @@ def test_to_record_judges_a_chapter_run_as_a_sweep_run():
     five_way = History(train_loss=[1.6], valid_acc=[0.21], test_acc=[0.2])  # chance on five classes is 0.2
     assert not ex.to_record("mine", 0.1, 3, five_way)["dead"]
     assert ex.to_record("mine", 0.1, 3, five_way, dead_acc=0.25)["dead"]
+
+
+def prose_integers(chapter: str, sections: tuple) -> list:
+    """The whole numbers of a chapter's prose between two headings (outside code and formulas)."""
+    import re
+
+    cells = ["".join(c["source"]) for c in json.loads((CHAPTERS / chapter).read_text())["cells"]
+             if c["cell_type"] == "markdown"]
+    start = next(i for i, c in enumerate(cells) if sections[0] in c)
+    end = next(i for i, c in enumerate(cells) if i > start and sections[1] in c)
+    prose = "\n".join(c for c in cells[start:end] if not c.startswith("<details>"))
+    prose = re.sub(r"`[^`]*`|^#+ .*$", "", prose, flags=re.M)
+    prose = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", "", prose, flags=re.S)
+    prose = re.sub(r"\(\w[^()]*\d{4}\)|\d{4}\)|et al\. \(?\d{4}", "", prose)  # citations' years
+    return re.findall(r"(?<![\w.−+-])\d+(?![\w.]*\d)(?!\.\d)", prose)
+
+
+def test_chapter_11_quotes_only_numbers_of_the_batch_size_sweep():
+    from lrcourse.compare import paired_difference
+    from lrcourse.scaling import critical_batch, steps_at_best_rate
+
+    result = stored_result("batch_size")
+    runs, definition = result.runs, result.definition
+    allowed = quotable(runs, definition, result.provenance)
+    whole = {str(b) for b in ex.BATCH_SIZES} | {str(k) for k in range(21)}
+    for opt in ex.BATCH_OPTIMIZERS:
+        mine = [r for r in runs if r["strategy"].startswith(opt + ", ")]
+        for target in (0.75, 0.8, 0.82):
+            fastest = steps_at_best_rate(mine, target)
+            steps = [fastest[ex.batch_strategy(opt, b)]["steps"] for b in ex.BATCH_SIZES]
+            whole |= {f"{s:.0f}" for s in steps if math.isfinite(s)}
+            fit = critical_batch(ex.BATCH_SIZES, steps)
+            whole |= {f"{fit.b_crit:.0f}", f"{round(fit.b_crit, -1):.0f}", f"{fit.s_min:.0f}"}
+    for b in ex.WARMUP_BATCH_SIZES:
+        plain, warm = ex.batch_strategy("momentum", b), ex.batch_strategy("momentum", b, True)
+        for lr in definition["strategies"][plain]["grid"]:
+            a = {r["seed"]: r for r in runs if r["strategy"] == plain and r["lr"] == lr}
+            w = {r["seed"]: r for r in runs if r["strategy"] == warm and r["lr"] == lr}
+            both = [s for s in a if not a[s]["dead"] and not w[s]["dead"]]
+            if len(both) >= 2:
+                d = paired_difference({s: w[s]["test_acc"] for s in both}, {s: a[s]["test_acc"] for s in both})
+                for key in ("mean", "low", "high"):
+                    allowed |= {format(d[key], ".3f"), format(abs(d[key]), ".3f"), format(abs(d[key]), ".2f")}
+        steps_per_epoch = math.ceil(50_000 / b)
+        whole |= {str(steps_per_epoch), str(steps_per_epoch * definition["num_epochs"])}
+    # Goyal et al.'s setting (1.28 M images at 8192: 156 steps an epoch, 780 in five) and the schedule table's
+    whole |= {str(1_281_167 // 8192), str(5 * (1_281_167 // 8192)), str(math.ceil(50_000 / 1024)),
+              str(math.ceil(50_000 / 128)), str(math.ceil(50_000 / 32)), "50", "000", "10", "784", "300", "100",
+              "8192"}
+    allowed |= {"0.999", "0.64", "0.32", "0.01", "0.02", "0.16"}  # Adam's β₂; the grids' rates
+    sections = [("## The sweep", "## The gradient noise scale"), ("## Do large batches need warmup?", "## Data-parallel"),
+                ("## Summary", "## Exercises")]
+    quoted = [q for s in sections for q in prose_numbers("11_batch_size.ipynb", s)]
+    assert len(quoted) >= 20, "chapter 11's prose quotes hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+    assert not stray, f"decimal numbers in chapter 11's prose that no analysis of the stored sweep gives: {stray}"
+    stray = sorted({q for s in sections for q in prose_integers("11_batch_size.ipynb", s) if q not in whole})
+    assert not stray, f"whole numbers in chapter 11's prose that no analysis of the stored sweep gives: {stray}"
