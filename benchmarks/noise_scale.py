@@ -4,8 +4,8 @@ Usage: .venv/bin/python benchmarks/noise_scale.py   (part of make bench)
 
 noise_scale: the MLP on n Fashion-MNIST training images, per-example gradients by torch.func in
 chunks; the first call (which traces vmap) is dropped, the median [range] of 5 is shown.
-launch: torchrun of tests/ddp_runs.py-like bare run is not timed here; chapter 11's demo
-(python -m lrcourse.ddp_demo, 2 gloo ranks) is, from the notebook's point of view.
+launch: chapter 11's demo (python -m lrcourse.ddp_demo on 2 gloo ranks) as the notebook sees it,
+start of torchrun to the History returned, once.
 Figures only: nothing here is asserted.
 """
 import time

@@ -39,7 +39,7 @@ from scipy import stats
 
 from .plotting import Table
 
-__all__ = ["t_interval", "paired_difference", "holm", "death_rate", "rate_curves", "best_peaks",
+__all__ = ["t_interval", "paired_difference", "paired_by_rate", "holm", "death_rate", "rate_curves", "best_peaks",
            "compare_at_peaks", "good_region", "verdict_table", "seeds_needed"]
 
 CONFIDENCE = 0.95
@@ -136,6 +136,30 @@ def _by_strategy(runs) -> dict:
     out = {}
     for r in runs:
         out.setdefault(r["strategy"], {}).setdefault(float(r["lr"]), []).append(r)
+    return out
+
+
+def paired_by_rate(runs, a: str, b: str, metric: str = "test_acc", confidence: float = CONFIDENCE) -> list:
+    """Strategy ``a`` against ``b`` at each rate both ran, seed by seed: one dict per rate.
+
+    ``dict(lr, dead_a, dead_b, n, diff)``: the dead runs of each (out of
+    ``n`` seeds) and ``diff``, the :func:`paired_difference` ``a - b`` of
+    ``metric`` over the seeds where both lived (None where fewer than two
+    did). Two variants of one recipe (with and without warmup) compared at
+    the same rates, not each at its own peak.
+    """
+    by = _by_strategy(_check_runs(runs))
+    for name in (a, b):
+        if name not in by:
+            raise ValueError(f"{name!r} is not a strategy of runs, which hold {sorted(by)}")
+    out = []
+    for lr in sorted(set(by[a]) & set(by[b])):
+        ra, rb = ({r["seed"]: r for r in by[name][lr]} for name in (a, b))
+        living = [s for s in ra if s in rb and not ra[s]["dead"] and not rb[s]["dead"]]
+        diff = paired_difference({s: ra[s][metric] for s in living}, {s: rb[s][metric] for s in living},
+                                 confidence) if len(living) >= 2 else None
+        out.append(dict(lr=lr, dead_a=sum(bool(r["dead"]) for r in ra.values()),
+                        dead_b=sum(bool(r["dead"]) for r in rb.values()), n=len(ra), diff=diff))
     return out
 
 

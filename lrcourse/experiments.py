@@ -43,13 +43,14 @@ import torch
 from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
 from . import finetune
-from .checks import check_choice, check_flag, check_int, check_rate, check_seed
+from .checks import check_choice, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .plotting import plural
 from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot, Warmup
 
-__all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strategy", "batch_grid", "curve_steps",
+__all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strategy", "batch_grid", "LARGE_BATCH",
+           "LARGE_BATCH_WARMUP", "curve_steps",
            "Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
@@ -148,34 +149,49 @@ BATCH_OPTIMIZERS = {
 }
 
 
-def batch_strategy(optimizer: str, batch_size: int, warmup: bool = False) -> str:
-    """The name of chapter 11's strategy: ``'SGD, B=32'``, ``'momentum + warmup, B=4096'``."""
+def batch_strategy(optimizer: str, batch_size: int, warmup: int = 0) -> str:
+    """The name of chapter 11's strategy: ``'SGD, B=32'``, ``'momentum + warmup, B=4096'`` (a warmup of
+    one epoch), ``'SGD + 2-epoch warmup, B=2048'``. ``warmup``: its epochs (True is 1, False 0)."""
     check_choice("optimizer", optimizer, tuple(BATCH_OPTIMIZERS))
     check_int("batch_size", batch_size, minimum=1)
-    check_flag("warmup", warmup)
-    return f"{optimizer}{' + warmup' if warmup else ''}, B={batch_size}"
+    epochs = _warmup_epochs(warmup)
+    text = "" if epochs == 0 else " + warmup" if epochs == 1 else f" + {epochs}-epoch warmup"
+    return f"{optimizer}{text}, B={batch_size}"
 
 
-def _batch_make(optimizer: str, batch_size: int, warmup: bool):
+def _warmup_epochs(warmup) -> int:
+    return int(warmup) if isinstance(warmup, bool) else check_int("warmup", warmup, minimum=0)
+
+
+def _batch_make(optimizer: str, batch_size: int, warmup: int):
     build = BATCH_OPTIMIZERS[optimizer][1]
 
     def make(lr, num_epochs, steps_per_epoch):
         own = {} if optimizer == "SGD" else dict(optimizer=build(lr))  # fit's default is plain SGD
         if not warmup:
             return own | dict(scheduler=Constant(lr))
-        return own | dict(interval="step", scheduler=Warmup(Constant(lr), steps_per_epoch,
+        return own | dict(interval="step", scheduler=Warmup(Constant(lr), warmup * steps_per_epoch,
                                                              begin_lr=lr * 256 / batch_size))
     return make
 
 
-for _opt, (_built, _) in BATCH_OPTIMIZERS.items():
+def _add_batch_strategy(optimizer: str, batch_size: int, warmup: int = 0) -> None:
+    built = BATCH_OPTIMIZERS[optimizer][0]
+    over = "the first epoch" if warmup == 1 else f"the first {warmup} epochs"
+    formula = f"{optimizer} at batch {batch_size}; " + (
+        "lr" if not warmup else f"per step: linear from lr·256/{batch_size} to lr over {over}, then lr")
+    STRATEGIES[batch_strategy(optimizer, batch_size, warmup)] = Strategy(
+        formula, _batch_make(optimizer, batch_size, warmup), optimizer=built, batch_size=batch_size)
+
+
+for _opt in BATCH_OPTIMIZERS:
     for _b in BATCH_SIZES:
-        STRATEGIES[batch_strategy(_opt, _b)] = Strategy(f"{_opt} at batch {_b}; lr", _batch_make(_opt, _b, False),
-                                                        optimizer=_built, batch_size=_b)
+        _add_batch_strategy(_opt, _b)
 for _b in WARMUP_BATCH_SIZES:
-    STRATEGIES[batch_strategy("momentum", _b, True)] = Strategy(
-        f"momentum at batch {_b}; per step: linear from lr·256/{_b} to lr over the first epoch, then lr",
-        _batch_make("momentum", _b, True), optimizer="SGD(momentum=0.9)", batch_size=_b)
+    _add_batch_strategy("momentum", _b, 1)
+# Chapter 11's LeNet at batch 2048, plain SGD, with and without a warmup of two epochs (50 steps)
+LARGE_BATCH, LARGE_BATCH_WARMUP = 2048, 2
+_add_batch_strategy("SGD", LARGE_BATCH, LARGE_BATCH_WARMUP)
 
 
 def curve_steps(total: int, first: int = 8) -> list[int]:
@@ -334,6 +350,14 @@ SWEEPS = {
         strategies=tuple((batch_strategy(o, b), batch_grid(o, b)) for o in BATCH_OPTIMIZERS for b in BATCH_SIZES)
         + tuple((batch_strategy("momentum", b, True), batch_grid("momentum", b)) for b in WARMUP_BATCH_SIZES),
         seeds=(0, 1, 2, 3, 4), num_epochs=5),
+    # Chapter 11: Goyal et al.'s recipe on chapter 4's LeNet: the protocol of "schedules" (ten epochs,
+    # five seeds; its constant rate's peak at batch 256 is 0.2) at batch 2048, where the linear rule
+    # asks for 1.6, with and without a warmup from the batch-256 rate over the first two epochs.
+    "large_batch": Sweep(
+        name="large_batch", title="LeNet at batch 2048 with and without warmup (chapter 11)", net="lenet",
+        strategies=tuple((batch_strategy("SGD", LARGE_BATCH, w), (0.2, 0.4, 0.8, 1.6))
+                         for w in (0, LARGE_BATCH_WARMUP)),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
 }
 
 

@@ -800,8 +800,8 @@ def plot_noise_scale(points: dict, critical: dict | None = None, *, title=None) 
     ax = fig.subplots()
     for i, (name, pairs) in enumerate(points.items()):
         finite = [(a, b) for a, b in pairs if math.isfinite(b) and b > 0]
-        ax.plot([a for a, _ in finite], [b for _, b in finite], ".-", color="C0", alpha=0.3 + 0.7 / (i + 1),
-                markersize=4, linewidth=0.8, label=name)
+        ax.plot([a for a, _ in finite], [b for _, b in finite], "o", color="C0", alpha=0.3 + 0.7 / (i + 1),
+                markersize=3.5, label=name)
     for j, (label, marks) in enumerate((critical or {}).items()):
         ax.plot([t for t, _ in marks], [b for _, b in marks], "s", color=f"C{j + 1}", markersize=8,
                 mec="black", label=label)

@@ -659,7 +659,7 @@ class _Run:
         resume = self._resume_path(resume)
         schedule = scheduler if _is_schedule(scheduler) else None
         self.world, self.rank = distributed.world_size(), distributed.rank()
-        if self.world > 1 or distributed.is_distributed():
+        if distributed.is_distributed():
             device = self._parallel_device(device, train_iter)
             self._check_parallel_loaders(train_iter, valid_iter, test_iter)
         if device is None:

@@ -10,6 +10,7 @@ from scipy import stats
 
 from lrcourse.compare import (best_peaks, compare_at_peaks, death_rate, good_region, holm, paired_difference,
                               rate_curves, seeds_needed, t_interval, verdict_table)
+from lrcourse import compare
 from lrcourse.plotting import PNGFigure, plot_differences, plot_rate_curves
 
 accuracies = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -184,3 +185,15 @@ def test_bad_arguments(call, match):
 def test_paired_difference_wants_dicts():
     with pytest.raises(TypeError, match=r"^a must be a dict \{seed: value\}, got list$"):
         paired_difference([0.1, 0.2], {0: 0.1, 1: 0.2})
+
+
+def test_paired_by_rate_pairs_the_living_seeds_at_each_common_rate():
+    def rec(strategy, lr, seed, acc, dead=False):
+        return dict(strategy=strategy, lr=lr, seed=seed, valid_acc=acc, test_acc=acc, dead=dead)
+    runs = [rec("a", 0.1, s, 0.8 + 0.01 * s) for s in range(3)] + [rec("b", 0.1, s, 0.7 + 0.01 * s) for s in range(3)]
+    runs += [rec("a", 0.2, 0, 0.1, True), rec("a", 0.2, 1, 0.8), rec("b", 0.2, 0, 0.8), rec("b", 0.2, 1, 0.8)]
+    runs += [rec("a", 0.4, 0, 0.8)]  # a rate b never ran
+    first, second = compare.paired_by_rate(runs, "a", "b")
+    assert first["lr"] == 0.1 and first["dead_a"] == first["dead_b"] == 0 and first["n"] == 3
+    assert first["diff"]["mean"] == pytest.approx(0.1) and first["diff"]["n"] == 3
+    assert second == dict(lr=0.2, dead_a=1, dead_b=0, n=2, diff=None)  # one living pair: no interval

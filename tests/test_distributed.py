@@ -128,3 +128,39 @@ def test_without_a_group_the_helpers_are_one_process():
     net = mlp(seed=0)
     assert distributed.unwrap(net) is net
     assert isinstance(History(), History)
+
+
+def left_running(marker: str) -> bool:
+    import subprocess
+    return subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def sleeper(tmp_path):
+    """A script whose ranks only sleep, and the marker its command lines carry."""
+    script = tmp_path / "sleeper.py"
+    script.write_text("import time\ntime.sleep(300)\n")
+    return script, f"marker-{tmp_path.name}"
+
+
+def test_a_run_past_its_timeout_is_stopped_with_every_process(sleeper):
+    script, marker = sleeper
+    with pytest.raises(LaunchError, match=r"ran past timeout=4 s and was stopped"):
+        launch(script, marker, nproc_per_node=2, timeout=4, echo=False)
+    assert not left_running(marker)
+
+
+def test_the_stop_button_ends_every_process(sleeper):
+    import os
+    import signal
+    import threading
+
+    script, marker = sleeper
+    timer = threading.Timer(4, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            launch(script, marker, nproc_per_node=2, timeout=120, echo=False)
+    finally:
+        timer.cancel()
+    assert not left_running(marker)

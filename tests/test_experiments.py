@@ -262,9 +262,11 @@ def test_one_stored_run_recomputed_reproduces_its_numbers_on_the_cpu():
         pytest.skip("no stored run yet")
     if torch.cuda.is_available() or any("cuda" in prov["device"] for _, _, prov in found):
         pytest.skip("stored on or recomputed with a GPU: the CPU's numbers differ")
-    same_cpu = [f for f in found if f[2].get("cpu") == cpu()]
-    sweep, runs, provenance = (same_cpu or found)[0]
-    record = runs[0]
+    # the cheapest run (under 30 s where one is), on a CPU of this kind where one was stored
+    cheap = [(sweep, r, prov) for sweep, runs, prov in found for r in runs if r["seconds"] < 30] \
+        or [(sweep, r, prov) for sweep, runs, prov in found for r in runs]
+    same_cpu = [f for f in cheap if f[2].get("cpu") == cpu()]
+    sweep, record, provenance = min(same_cpu or cheap, key=lambda f: f[1]["seconds"])
     threads = torch.get_num_threads()
     torch.set_num_threads(provenance["threads"])  # the thread count changes the order of the sums
     try:

@@ -425,3 +425,24 @@ def test_plural_says_1_epoch_and_2_epochs():
     from lrcourse import plural
 
     assert [plural(n, "epoch") for n in (0, 1, 2)] == ["0 epochs", "1 epoch", "2 epochs"]
+
+
+def test_the_batch_size_plots_draw_their_rules_and_fits():
+    import math
+
+    from lrcourse.scaling import critical_batch
+
+    B = [32, 64, 128, 256]
+    fig = plotting.plot_best_rates({"SGD": dict(zip(B, [0.05, 0.1, 0.2, 0.2]))}, {"SGD": {b: 0.8 for b in B}})
+    lines = fig.axes[0].get_lines()
+    assert [list(l.get_ydata()) for l in lines[:3]] == [[0.05, 0.1, 0.2, 0.2], [0.05, 0.1, 0.2, 0.4],
+                                                         pytest.approx([0.05 * math.sqrt(b / 32) for b in B])]
+    steps = {b: 100 * (1 + 64 / b) for b in B}
+    fig = plotting.plot_steps_to_target({"momentum": steps, "never": dict.fromkeys(B, math.inf)},
+                                        {"momentum": critical_batch(B, list(steps.values()))})
+    assert fig.axes[0].get_yscale() == "log" and "not reached" in fig.axes[1].texts[0].get_text()
+    assert any("B_crit ≈ 64" in t.get_text() for t in fig.axes[0].texts)
+    fig = plotting.plot_noise_scale({"seed 0": [(0.5, 30.0), (0.8, 200.0), (0.85, math.inf)]},
+                                    {"B_crit": [(0.8, 160.0)]})
+    assert list(fig.axes[0].get_lines()[0].get_ydata()) == [30.0, 200.0]  # the infinite estimate left out
+    assert fig.to_png().startswith(b"\x89PNG")
