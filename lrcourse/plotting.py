@@ -22,8 +22,8 @@ from .config import is_headless
 from .config import kernel_shell as _kernel_shell  # one name, so that tests can stand in for the kernel
 
 __all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation",
-           "plot_best_rates", "plot_noise_scale", "plot_steps_to_target", "plot_differences", "plot_histories", "plot_quadratic_runs", "plot_rate_curves", "plot_schedules",
-           "results_table", "show_images"]
+           "plot_best_rates", "plot_noise_scale", "plot_steps_to_target", "plot_differences", "plot_histories",
+           "plot_quadratic_runs", "plot_rate_curves", "plot_schedules", "results_table", "show_images"]
 
 DPI = 100
 HISTORY_METRICS = ("train_loss", "train_acc", "valid_loss", "valid_acc", "test_loss", "test_acc", "lr",
@@ -732,8 +732,9 @@ def plot_best_rates(best: dict, ceilings: dict | None = None, *, title=None) -> 
     lost a seed}}``, drawn as red crosses: no rule can climb past them.
     """
     _check_dict("best", best, "dict {batch size: lr}", "optimizer")
-    fig, axes = _log_panels(len(best), title, "circles: the best rate on validation; dashed: η ∝ B; "
-                            "dotted: η ∝ √B, both through the smallest batch; ×: the smallest rate that lost a seed")
+    how = ("circles: the best rate on validation; dashed: η ∝ B; dotted: η ∝ √B, both through the smallest "
+           "batch; ×: the smallest rate that lost a seed")
+    fig, axes = _log_panels(len(best), title, how)
     for ax, (name, rates) in zip(axes, best.items()):
         B = sorted(rates)
         b0, lr0 = B[0], rates[B[0]]

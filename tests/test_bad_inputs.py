@@ -838,7 +838,8 @@ CASES = [
          r"^critical_batch needs at least 3 batch sizes that reached the target, got 2$"),
     case("scaling.steps_at_best_rate: records without curves",
          lambda: scaling.steps_at_best_rate([dict(strategy="a", lr=0.1, seed=0)], 0.8), ValueError,
-         r"^runs must hold validation curves \(a sweep with curve=True\), got a record of \['lr', 'seed', 'strategy'\]$"),
+         r"^runs must hold validation curves \(a sweep with curve=True\), got a record of "
+         r"\['lr', 'seed', 'strategy'\]$"),
     case("ddp_demo.train: epochs 0", lambda: ddp_demo.train(num_epochs=0), ValueError,
          r"^num_epochs must be an int >= 1, got 0$"),
     case("ddp_demo.main: no --out", lambda: ddp_demo.main([]), SystemExit, "2"),

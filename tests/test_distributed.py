@@ -105,7 +105,8 @@ def test_a_check_failing_on_one_rank_stops_the_others(ddp):
 
 def test_a_rank_failing_in_training_does_not_leave_the_other_waiting(tmp_path):
     start = time.perf_counter()
-    with pytest.raises(LaunchError, match=r"(?s)failed with exit code 1; the first error:\n\[rank1\]: Traceback.*RuntimeError: rank 1 fails on purpose\n"):
+    first_error = r"(?s)failed with exit code 1; the first error:\n\[rank1\]: Traceback.*RuntimeError: rank 1 fails on purpose\n"
+    with pytest.raises(LaunchError, match=first_error):
         launch(SCRIPT, tmp_path, "fail", nproc_per_node=2, timeout=120, echo=False)
     assert time.perf_counter() - start < 100  # ended by the failure, not by the timeout
 

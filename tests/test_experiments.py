@@ -634,7 +634,7 @@ def prose_integers(chapter: str, sections: tuple) -> list:
 
 
 def test_chapter_11_quotes_only_numbers_of_the_batch_size_sweep():
-    from lrcourse.compare import paired_difference
+    from lrcourse.compare import paired_by_rate
     from lrcourse.scaling import critical_batch, steps_at_best_rate
 
     result = stored_result("batch_size")
@@ -649,25 +649,28 @@ def test_chapter_11_quotes_only_numbers_of_the_batch_size_sweep():
             whole |= {f"{s:.0f}" for s in steps if math.isfinite(s)}
             fit = critical_batch(ex.BATCH_SIZES, steps)
             whole |= {f"{fit.b_crit:.0f}", f"{round(fit.b_crit, -1):.0f}", f"{fit.s_min:.0f}"}
-    for b in ex.WARMUP_BATCH_SIZES:
-        plain, warm = ex.batch_strategy("momentum", b), ex.batch_strategy("momentum", b, True)
-        for lr in definition["strategies"][plain]["grid"]:
-            a = {r["seed"]: r for r in runs if r["strategy"] == plain and r["lr"] == lr}
-            w = {r["seed"]: r for r in runs if r["strategy"] == warm and r["lr"] == lr}
-            both = [s for s in a if not a[s]["dead"] and not w[s]["dead"]]
-            if len(both) >= 2:
-                d = paired_difference({s: w[s]["test_acc"] for s in both}, {s: a[s]["test_acc"] for s in both})
+    large = stored_result("large_batch")
+    allowed |= quotable(large.runs, large.definition, large.provenance)
+    pairs = [(runs, ex.batch_strategy("momentum", b), ex.batch_strategy("momentum", b, True))
+             for b in ex.WARMUP_BATCH_SIZES]
+    pairs.append((large.runs, ex.batch_strategy("SGD", ex.LARGE_BATCH),
+                  ex.batch_strategy("SGD", ex.LARGE_BATCH, ex.LARGE_BATCH_WARMUP)))
+    for records, plain, warm in pairs:
+        for row in paired_by_rate(records, warm, plain):
+            if row["diff"]:
                 for key in ("mean", "low", "high"):
-                    allowed |= {format(d[key], ".3f"), format(abs(d[key]), ".3f"), format(abs(d[key]), ".2f")}
+                    d = row["diff"][key]
+                    allowed |= {format(d, ".3f"), format(abs(d), ".3f"), format(abs(d), ".2f")}
+    for b in ex.WARMUP_BATCH_SIZES + (ex.LARGE_BATCH,):
         steps_per_epoch = math.ceil(50_000 / b)
-        whole |= {str(steps_per_epoch), str(steps_per_epoch * definition["num_epochs"])}
+        whole |= {str(steps_per_epoch), str(steps_per_epoch * definition["num_epochs"]),
+                  str(steps_per_epoch * ex.LARGE_BATCH_WARMUP)}
     # Goyal et al.'s setting (1.28 M images at 8192: 156 steps an epoch, 780 in five) and the schedule table's
-    whole |= {str(1_281_167 // 8192), str(5 * (1_281_167 // 8192)), str(math.ceil(50_000 / 1024)),
-              str(math.ceil(50_000 / 128)), str(math.ceil(50_000 / 32)), "50", "000", "10", "784", "300", "100",
-              "8192"}
+    whole |= {str(1_281_167 // 8192), str(5 * (1_281_167 // 8192)), "8192", "784", "300", "100", "000"}
+    whole |= {str(math.ceil(50_000 / b)) for b in (32, 128, 256, 1024)}
     allowed |= {"0.999", "0.64", "0.32", "0.01", "0.02", "0.16"}  # Adam's β₂; the grids' rates
-    sections = [("## The sweep", "## The gradient noise scale"), ("## Do large batches need warmup?", "## Data-parallel"),
-                ("## Summary", "## Exercises")]
+    sections = [("## The sweep", "## The gradient noise scale"),
+                ("## Do large batches need warmup?", "## Data-parallel"), ("## Summary", "## Exercises")]
     quoted = [q for s in sections for q in prose_numbers("11_batch_size.ipynb", s)]
     assert len(quoted) >= 20, "chapter 11's prose quotes hardly any result"
     stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
