@@ -262,11 +262,13 @@ def test_one_stored_run_recomputed_reproduces_its_numbers_on_the_cpu():
         pytest.skip("no stored run yet")
     if torch.cuda.is_available() or any("cuda" in prov["device"] for _, _, prov in found):
         pytest.skip("stored on or recomputed with a GPU: the CPU's numbers differ")
-    # the cheapest run (under 30 s where one is), on a CPU of this kind where one was stored
-    cheap = [(sweep, r, prov) for sweep, runs, prov in found for r in runs if r["seconds"] < 30] \
-        or [(sweep, r, prov) for sweep, runs, prov in found for r in runs]
-    same_cpu = [f for f in cheap if f[2].get("cpu") == cpu()]
-    sweep, record, provenance = min(same_cpu or cheap, key=lambda f: f[1]["seconds"])
+    # on a CPU of the kind that stored a sweep: its cheapest living run, bit for bit; else the first stored
+    # sweep's first run (LeNet, ten epochs: a run far from chaos, where kernels that round otherwise stay
+    # within a point; a short large-batch run of the MLP moved by 0.07 from AVX-512 to AVX2)
+    same_cpu = [(sweep, r, prov) for sweep, runs, prov in found if prov.get("cpu") == cpu()
+                for r in runs if not r["dead"]]
+    sweep, record, provenance = min(same_cpu, key=lambda f: f[1]["seconds"]) if same_cpu else \
+        (found[0][0], found[0][1][0], found[0][2])
     threads = torch.get_num_threads()
     torch.set_num_threads(provenance["threads"])  # the thread count changes the order of the sums
     try:
