@@ -59,7 +59,8 @@ def noise_scale(net: nn.Module, X: torch.Tensor, y: torch.Tensor, *, loss=None, 
     mean gradient: use more examples). Cost: a forward and backward pass per
     example plus the per-example gradients' memory, ``chunk`` × the
     parameters (256 × 266 610 floats, 270 MB, for the MLP); on two CPU
-    cores about 1.5 s per 1024 examples of the MLP (``benchmarks/noise_scale.py``).
+    cores 2.3 s per 1024 examples of the MLP (``benchmarks/noise_scale.py``,
+    2026-12-02, the cores shared with a book build; about 1.4 s on idle ones).
     """
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
