@@ -661,7 +661,7 @@ class _Run:
         self.world, self.rank = distributed.world_size(), distributed.rank()
         if distributed.is_distributed():
             device = self._parallel_device(device, train_iter)
-            self._check_parallel_loaders(train_iter, valid_iter, test_iter)
+            self._check_parallel_loader(train_iter)
         if device is None:
             device = getattr(train_iter, "device", None) or try_gpu()
         self.device = check_device(device)
@@ -715,7 +715,7 @@ class _Run:
                              "give device=cuda:LOCAL_RANK, or init the group with backend 'gloo' for the CPU")
         return device
 
-    def _check_parallel_loaders(self, train_iter, valid_iter, test_iter):
+    def _check_parallel_loader(self, train_iter):
         if hasattr(train_iter, "shard"):
             distributed.check_divisible("train_iter", train_iter, self.world)
         elif distributed.sampler_of(train_iter) is None:
