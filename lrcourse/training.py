@@ -736,7 +736,7 @@ class _Run:
     def batches(self, epoch: int):
         """This rank's batches of ``epoch``: its piece of each global batch, or the sampler's share."""
         loader = self.train_iter
-        if self.world == 1 and not distributed.is_distributed():
+        if not distributed.is_distributed():
             return loader
         sampler = distributed.sampler_of(loader)
         if sampler is not None:
