@@ -62,6 +62,7 @@ bench: $(BENCH) data
 	$(BIN)/python benchmarks/ui_overhead.py
 	$(BIN)/python benchmarks/playground_redraw.py
 	$(BIN)/python benchmarks/noise_scale.py
+	$(BIN)/python benchmarks/sharpness.py
 	$(BIN)/python benchmarks/notebook_suite.py
 
 ## make results: compute every stored sweep into lrcourse/results (python -m lrcourse.experiments);

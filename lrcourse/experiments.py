@@ -47,15 +47,20 @@ from .checks import check_choice, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .plotting import plural
-from .schedules import Constant, Cosine, Factor, MultiFactor, SquareRoot, Warmup
+from .schedules import Constant, Cosine, Factor, MultiFactor, Schedule, SquareRoot, Warmup
 
 __all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strategy", "batch_grid", "LARGE_BATCH",
            "LARGE_BATCH_WARMUP", "curve_steps",
-           "Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "DEAD_ACC", "RESULTS_DIR",
+           "Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "CURVES", "DEAD_ACC", "RESULTS_DIR",
+           "FULL_BATCH", "sharpness_steps", "step_rates", "EOS_RATES", "SHARPNESS_BATCHES", "SHARPNESS_SGD_RATES",
+           "SHARPNESS_ITERS", "SHARPNESS_TOL",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
 FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
+# What a run may record beyond FIELDS, by its sweep's definition: "curve" (validation accuracy at
+# curve_steps), "sharpness" ([[step, λ_max], ...]), "loss" (a full-batch run's loss before every step).
+CURVES = frozenset({"curve", "sharpness", "loss"})
 DEAD_ACC = 0.15  # ten classes: chance is 0.1; a run that ends at or below this on validation learned nothing
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -194,6 +199,15 @@ LARGE_BATCH, LARGE_BATCH_WARMUP = 2048, 2
 _add_batch_strategy("SGD", LARGE_BATCH, LARGE_BATCH_WARMUP)
 
 
+SHARPNESS_ITERS, SHARPNESS_TOL = 20, 1e-3  # the Lanczos budget of every stored sharpness
+
+
+def sharpness_steps(total: int) -> list[int]:
+    """Where a chapter 12 run measures its sharpness: step 0 (before training), steps ``√2^j`` (rounded,
+    1, 2, 3, 4, 6, 8, 11, ...) and ``total``; dense early, where runs die, 2 points per doubling."""
+    return [0] + curve_steps(total, first=1)
+
+
 def curve_steps(total: int, first: int = 8) -> list[int]:
     """Where a chapter 11 run measures its validation accuracy: steps ``first·√2^j`` (rounded) up to
     ``total``, and ``total`` itself; 2 points per doubling of the steps."""
@@ -219,7 +233,10 @@ def batch_grid(optimizer: str, batch_size: int) -> tuple:
 
 # The ways of chapter 8's fine-tuning task, the strategies of a sweep of task "finetune": way -> formula.
 FINETUNE_WAYS = finetune.FORMULAS
-TASKS = ("classify", "finetune")  # ten classes from scratch; chapter 8's pretrain-then-fine-tune
+# Chapter 12's full-batch task: gradient descent on a fixed subset, every epoch one step (strategy -> formula).
+FULL_BATCH = {"gradient descent": "w <- w - lr·∇L(w), L the mean cross-entropy over the whole subset: "
+                                  "one step per epoch"}
+TASKS = ("classify", "finetune", "full_batch")  # from scratch; chapter 8's fine-tuning; chapter 12's GD
 SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
              "one-cycle")  # the shapes of chapters 3-7, all plain SGD
 
@@ -248,16 +265,25 @@ class Sweep:
     channels_last: bool = True
     task: str = "classify"
     curve: bool = False  # each run also records its validation accuracy at curve_steps (field "curve")
+    sharpness: int = 0  # > 0: each run records the sharpness on the first so many training images
+    sharpness_every: int | None = None  # at steps 0, k, 2k, ... (None: at 0 and sharpness_steps(total))
 
     def __post_init__(self):
         check_choice("net", self.net, tuple(NETS))
         check_choice("task", self.task, TASKS)
         if self.task == "finetune" and self.net != "lenet":
             raise ValueError(f"sweep {self.name!r}: the finetune task trains net 'lenet', got {self.net!r}")
+        check_int("sharpness", self.sharpness, minimum=0)
+        check_int("sharpness_every", self.sharpness_every, minimum=1, allow_none=True)
+        if self.task == "full_batch" and self.sharpness > self.batch_size:
+            raise ValueError(f"sweep {self.name!r}: a full-batch run measures the sharpness on its own subset "
+                             f"of batch_size={self.batch_size} images, so sharpness must be at most that, "
+                             f"got {self.sharpness}")
         if not self.strategies:
             raise ValueError(f"sweep {self.name!r}: strategies must name at least one strategy")
         for name, grid in self.strategies:
-            check_choice("strategy", name, tuple(STRATEGIES if self.task == "classify" else FINETUNE_WAYS))
+            check_choice("strategy", name, tuple({"classify": STRATEGIES, "finetune": FINETUNE_WAYS,
+                                                  "full_batch": FULL_BATCH}[self.task]))
             if len(grid) < 1:
                 raise ValueError(f"sweep {self.name!r}: the grid of {name!r} is empty")
             for lr in grid:
@@ -281,8 +307,13 @@ class Sweep:
         data, epochs and seeds shrunk to ``p``'s (the grids stay: the same code runs)."""
         if p.name == "full":
             return self
-        return dataclasses.replace(self, seeds=tuple(self.seeds[:p.num_seeds]), num_epochs=p.num_epochs,
-                                   valid=p.valid, limit=p.limit)
+        quick = dict(seeds=tuple(self.seeds[:p.num_seeds]), num_epochs=p.num_epochs, valid=p.valid, limit=p.limit,
+                     sharpness=min(self.sharpness, 256))
+        if self.task == "full_batch":  # steps, not epochs: a fiftieth of them, on 256 images
+            every = self.sharpness_every and max(1, self.sharpness_every // 10)
+            quick |= dict(num_epochs=max(p.num_epochs, self.num_epochs // 50), batch_size=min(self.batch_size, 256),
+                          sharpness_every=every)
+        return dataclasses.replace(self, **quick)
 
     def definition(self) -> dict:
         """Plain data that fixes what the sweep computes (a stored file must hold exactly this)."""
@@ -292,6 +323,14 @@ class Sweep:
                    strategies={name: _strategy_definition(name, grid, self.task) for name, grid in self.strategies})
         if self.curve:
             out["curve"] = "valid_acc at curve_steps(total steps), 2 per doubling from step 8"
+        if self.sharpness:
+            when = (f"steps 0, {self.sharpness_every}, {2 * self.sharpness_every}, ... and the last"
+                    if self.sharpness_every else "step 0 and sharpness_steps(total steps)")
+            out["sharpness"] = (f"sharpness(net, cross-entropy, first {self.sharpness} training images, iters="
+                                f"{SHARPNESS_ITERS}, tol={SHARPNESS_TOL}) at {when}")
+        if self.task == "full_batch":
+            out["task"] = dict(name="full_batch", subset=f"the first {self.batch_size} training images",
+                               steps=self.num_epochs, loss="before every step and after the last (field loss)")
         if self.task == "finetune":  # the task's own constants (a classify definition holds none)
             out["task"] = dict(name="finetune", old_classes=list(finetune.OLD_CLASSES),
                                new_classes=list(finetune.NEW_CLASSES), per_class=finetune.PER_CLASS,
@@ -303,8 +342,9 @@ class Sweep:
 
 def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
     """A strategy's entry in a definition; ``optimizer`` only where it is not the sweep's plain SGD."""
-    if task == "finetune":
-        return dict(formula=FINETUNE_WAYS[name], grid=[float(lr) for lr in grid])
+    if task != "classify":
+        return dict(formula={"finetune": FINETUNE_WAYS, "full_batch": FULL_BATCH}[task][name],
+                    grid=[float(lr) for lr in grid])
     strategy = STRATEGIES[name]
     entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
     entry |= dict(optimizer=strategy.optimizer) if strategy.optimizer != "SGD" else {}
@@ -312,6 +352,8 @@ def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
 
 
 GRID = (0.1, 0.2, 0.4, 0.8)
+EOS_RATES = (0.01, 0.02, 0.04, 0.08)  # chapter 12's full-batch rates: 2/lr from 200 down to 25
+SHARPNESS_BATCHES, SHARPNESS_SGD_RATES = (64, 256, 1024), (0.02, 0.05, 0.1, 0.2)
 
 SWEEPS = {
     "schedules": Sweep(
@@ -358,6 +400,23 @@ SWEEPS = {
         strategies=tuple((batch_strategy("SGD", LARGE_BATCH, w), (0.2, 0.4, 0.8, 1.6))
                          for w in (0, LARGE_BATCH_WARMUP)),
         seeds=(0, 1, 2, 3, 4), num_epochs=10),
+    # Chapter 12: full-batch gradient descent on the MLP (Cohen et al. 2021's setting), the sharpness on
+    # the subset itself every 50 steps; one step per "epoch".
+    "edge_of_stability": Sweep(
+        name="edge_of_stability", title="full-batch gradient descent on 2048 images: the sharpness against "
+        "2/lr (chapter 12)", net="mlp", task="full_batch", strategies=(("gradient descent", EOS_RATES),),
+        seeds=(0, 1, 2, 3, 4), num_epochs=2000, batch_size=2048, sharpness=2048, sharpness_every=50),
+    # Chapter 12: plain SGD on the MLP at three batch sizes, the sharpness on 2048 fixed training images.
+    "sharpness_sgd": Sweep(
+        name="sharpness_sgd", title="the sharpness under SGD at batch 64, 256 and 1024 (chapter 12)", net="mlp",
+        strategies=tuple((batch_strategy("SGD", b), SHARPNESS_SGD_RATES) for b in SHARPNESS_BATCHES),
+        seeds=(0, 1, 2, 3, 4), num_epochs=5, sharpness=2048),
+    # Chapter 12: chapter 10's LeNet protocol (its dying peak 0.8 and a living 0.4), the sharpness on
+    # 512 fixed training images, dense in the first steps.
+    "sharpness_lenet": Sweep(
+        name="sharpness_lenet", title="LeNet's sharpness in runs that die and runs that live (chapter 12)",
+        net="lenet", strategies=(("constant", (0.4, 0.8)), ("cosine", (0.8,)), ("warmup + cosine", (0.8,))),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10, sharpness=512),
 }
 
 
@@ -423,6 +482,8 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
     _check_sweep(sweep)
     if sweep.task == "finetune":
         return _run_finetune(sweep, strategy, lr, seed, loaders)
+    if sweep.task == "full_batch":
+        return _run_full_batch(sweep, strategy, lr, seed, loaders)
     check_choice("strategy", strategy, tuple(STRATEGIES))
     from .data import TensorLoader
     from .metrics import evaluate_accuracy
@@ -432,19 +493,81 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
     if batch_size is not None and batch_size != train_iter.batch_size:  # the same examples, rebatched
         train_iter = TensorLoader(train_iter.X, train_iter.y, batch_size, shuffle=True, seed=train_iter.seed)
     kwargs = STRATEGIES[strategy].make(lr, sweep.num_epochs, len(train_iter))
+    total = sweep.num_epochs * len(train_iter)
+    track = {}
     if sweep.curve:
-        steps = curve_steps(sweep.num_epochs * len(train_iter))
-        kwargs["track"] = {"valid_acc": (steps, lambda net: evaluate_accuracy(net, valid_iter))}
+        track["valid_acc"] = (curve_steps(total), lambda net: evaluate_accuracy(net, valid_iter))
+    net = NETS[sweep.net](seed=seed)
     start = time.perf_counter()
+    if sweep.sharpness:
+        from .sharpness import sharpness, sharpness_tracker
+
+        X, y = train_iter.X[:sweep.sharpness], train_iter.y[:sweep.sharpness]
+        steps = _sharpness_at(sweep, total)
+        track["sharpness"] = sharpness_tracker(X, y, steps[1:], iters=SHARPNESS_ITERS, tol=SHARPNESS_TOL)
+        first = [[0, sharpness(net.to(X.device), None, X, y, iters=SHARPNESS_ITERS, tol=SHARPNESS_TOL)]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run is recorded as dead
-        h = fit(NETS[sweep.net](seed=seed), train_iter, test_iter, valid_iter=valid_iter,
+        h = fit(net, train_iter, test_iter, valid_iter=valid_iter,
                 num_epochs=sweep.num_epochs, seed=seed, animate=False, progress=False,
-                channels_last=sweep.channels_last, **kwargs)
+                channels_last=sweep.channels_last, track=track or None, **kwargs)
     record = to_record(strategy, lr, seed, h, seconds=time.perf_counter() - start)
     if sweep.curve:
         record["curve"] = h.tracked.get("valid_acc", [])
+    if sweep.sharpness:
+        record["sharpness"] = first + h.tracked.get("sharpness", [])
     return record
+
+
+def step_rates(strategy: str, lr: float, num_epochs: int, steps_per_epoch: int) -> list[float]:
+    """The rate every optimizer step of a run of ``strategy`` at peak ``lr`` uses, from its pure schedule.
+
+    For strategies whose scheduler is one of :mod:`lrcourse.schedules`'
+    reference schedules (per epoch or per step); ``ValueError`` for those
+    built on a PyTorch scheduler (plateau, one-cycle), whose rate depends on
+    more than the step.
+    """
+    check_choice("strategy", strategy, tuple(STRATEGIES))
+    check_rate("lr", lr, positive=True)
+    check_int("num_epochs", num_epochs, minimum=1)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    kwargs = STRATEGIES[strategy].make(lr, num_epochs, steps_per_epoch)
+    schedule = kwargs.get("scheduler")
+    if not isinstance(schedule, Schedule):
+        raise ValueError(f"strategy {strategy!r} has no reference schedule to read its rates from")
+    per_step = kwargs.get("interval") == "step"
+    return [float(schedule(k if per_step else k // steps_per_epoch)) for k in range(num_epochs * steps_per_epoch)]
+
+
+def _sharpness_at(sweep: Sweep, total: int) -> list[int]:
+    every = sweep.sharpness_every
+    return sorted(set(range(0, total, every)) | {total}) if every else sharpness_steps(total)
+
+
+def _run_full_batch(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
+    """Chapter 12's run: gradient descent on the first ``batch_size`` training images, ``num_epochs`` steps."""
+    from .metrics import evaluate_accuracy
+    from .sharpness import gradient_descent
+
+    check_choice("strategy", strategy, tuple(FULL_BATCH))
+    train_iter, valid_iter, test_iter = loaders
+    X, y = train_iter.X[:sweep.batch_size], train_iter.y[:sweep.batch_size]
+    net = NETS[sweep.net](seed=seed).to(X.device)
+    start = time.perf_counter()
+    every = sweep.sharpness_every or sweep.num_epochs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        run = gradient_descent(net, X, y, lr=lr, num_steps=sweep.num_epochs, every=every,
+                               iters=SHARPNESS_ITERS, tol=SHARPNESS_TOL)
+    seconds = time.perf_counter() - start
+    diverged = len(run["loss"]) < sweep.num_epochs + 1
+    nan = float("nan")
+    record = dict(strategy=strategy, seed=seed, lr=float(lr),
+                  valid_acc=nan if diverged else evaluate_accuracy(net, valid_iter),
+                  test_acc=nan if diverged else evaluate_accuracy(net, test_iter),
+                  train_loss=run["loss"][-1] if not diverged else nan, seconds=seconds)
+    record["dead"] = is_dead(record)
+    return {k: record[k] for k in FIELDS} | dict(loss=run["loss"], sharpness=run["sharpness"])
 
 
 def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan"),
@@ -521,7 +644,7 @@ def _read_log(log: Path, sweep: "Sweep") -> tuple[dict | None, list[dict]]:
         except json.JSONDecodeError:  # a line cut by a crash while writing: that run is computed again
             continue
     header, records = (parsed[0], parsed[1:]) if parsed else (None, [])
-    records = [r for r in records if isinstance(r, dict) and set(r) - {"curve"} == set(FIELDS)]
+    records = [r for r in records if isinstance(r, dict) and set(r) - CURVES == set(FIELDS)]
     definition = sweep.definition()
     if isinstance(header, dict) and header.get("definition") == definition:
         return header, records
@@ -675,9 +798,9 @@ def load_sweep(path, sweep: Sweep | None = None) -> SweepResult:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("runs"), list):
         raise ValueError(f"{path} is not an lrcourse sweep file (format {FORMAT!r} with a list of runs)")
     for j, record in enumerate(data["runs"]):
-        if set(record) - {"curve"} != set(FIELDS):  # "curve": a sweep with curve=True
-            raise ValueError(f"{path}: run {j} must hold exactly the fields {list(FIELDS)} (and 'curve' in a "
-                             f"sweep of curves), got {sorted(record)}")
+        if set(record) - CURVES != set(FIELDS):  # and the curves its definition asks for
+            raise ValueError(f"{path}: run {j} must hold exactly the fields {list(FIELDS)} (and the curves "
+                             f"{sorted(CURVES)} its sweep records), got {sorted(record)}")
     if sweep is not None:
         _check_sweep(sweep)
         want = sweep.definition()

@@ -22,6 +22,7 @@ from .config import is_headless
 from .config import kernel_shell as _kernel_shell  # one name, so that tests can stand in for the kernel
 
 __all__ = ["Animator", "frames_into", "plural", "PNGFigure", "QuadraticPlot", "Table", "momentum_animation",
+           "plot_sharpness", "StabilityPlot", "stability_animation", "stability_caption",
            "plot_best_rates", "plot_noise_scale", "plot_steps_to_target", "plot_differences", "plot_histories",
            "plot_quadratic_runs", "plot_rate_curves", "plot_schedules", "results_table", "show_images"]
 
@@ -814,3 +815,155 @@ def plot_noise_scale(points: dict, critical: dict | None = None, *, title=None) 
     how = "dots: B_simple = tr(Σ)/|G|² measured during training; squares: B_crit from the steps to a target"
     fig.suptitle(f"{title}\n{how}" if title else how, fontsize="medium" if title else "small")
     return fig
+
+
+# ---------------------------------------------------------------- chapter 12: the sharpness against 2/lr
+
+def _check_sharpness_run(label, run) -> None:
+    if not isinstance(run, dict) or "sharpness" not in run or "lr" not in run:
+        raise ValueError(f"runs[{label!r}] must be a dict with 'lr' (a rate, or one per step) and 'sharpness' "
+                         f"([[step, λ_max], ...]), got {run!r}"[:300])
+
+
+def _rate_at(lr, step: int) -> float:
+    """A run's rate at ``step``: ``lr`` itself, or ``lr[step]`` for a rate per step (the last past its end)."""
+    return float(lr) if not isinstance(lr, (list, tuple)) else float(lr[min(step, len(lr) - 1)])
+
+
+def plot_sharpness(runs: dict, *, ratio: bool = False, log_steps: bool = False, title=None,
+                   figsize=None) -> PNGFigure:
+    """The sharpness against the optimizer step, with each run's stability limit.
+
+    ``runs``: ``{label: {"lr": η (or one rate per step), "sharpness": [[step, λ_max], ...],
+    "loss": [L_0, L_1, ...] (optional, one per step), "color": ..., "ls": ...}}``.
+    The sharpness panel draws ``λ_max`` with ``2/η`` dashed in the run's colour
+    (log y); with ``ratio``, ``η_k · λ_max`` against the one line 2, which also
+    serves a rate that changes from step to step. When every run holds a
+    ``loss``, a second panel on the left draws it (log y). ``log_steps``: a log
+    step axis (step 0 drawn at step 1/2).
+    """
+    import numpy as np
+
+    _check_dict("runs", runs, "run", "run")
+    for label, run in runs.items():
+        _check_sharpness_run(label, run)
+    with_loss = all(run.get("loss") for run in runs.values())
+    fig = PNGFigure(figsize=figsize or ((9, 3.4) if with_loss else (5.8, 3.4)), layout="constrained")
+    axes = fig.subplots(1, 2 if with_loss else 1, squeeze=False)[0]
+    ax = axes[-1]
+    at = (lambda s: np.maximum(np.asarray(s, dtype=float), 0.5)) if log_steps else np.asarray  # noqa: E731
+    for i, (label, run) in enumerate(runs.items()):
+        style = dict(color=run.get("color", f"C{i % 10}"), ls=run.get("ls", "-"))
+        steps = [int(s) for s, _ in run["sharpness"]]
+        values = np.array([v for _, v in run["sharpness"]], dtype=float)
+        if ratio:
+            values = values * np.array([_rate_at(run["lr"], s) for s in steps])
+        ax.plot(at(steps), values, marker="." if len(steps) < 40 else None, label=label, linewidth=1.2, **style)
+        if not ratio:
+            limit = [2 / _rate_at(run["lr"], s) for s in steps]
+            ax.plot(at(steps), limit, color=style["color"], ls="--", linewidth=0.9, alpha=0.8)
+        if with_loss:
+            loss = np.asarray(run["loss"], dtype=float)
+            axes[0].plot(at(np.arange(len(loss))), loss, linewidth=0.9, **style)
+    if ratio:
+        ax.axhline(2.0, color="black", ls="--", linewidth=1.0, label="η·λ = 2")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_yscale("log")
+    plain = FuncFormatter(lambda v, _: f"{v:g}")  # 20, 50, 100 rather than 2×10¹
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+    ax.set_ylabel("η · λ_max" if ratio else "sharpness λ_max (dashed: 2/η)")
+    for a in axes:
+        a.set_xlabel("step")
+        a.grid(alpha=0.3)
+        if log_steps:
+            a.set_xscale("log")
+    if with_loss:
+        axes[0].set_yscale("log")
+        axes[0].set_ylabel("training loss")
+    ax.legend(fontsize="x-small", ncol=2 if len(runs) > 6 else 1)
+    if title:
+        fig.suptitle(title, fontsize="medium")
+    return fig
+
+
+class StabilityPlot:
+    """The stability explorer's figure: a run of :func:`~lrcourse.sharpness.tiny_gd`, the loss (left)
+    and the sharpness with ``2/η`` (right). Built once; :meth:`update` moves the lines."""
+
+    def __init__(self, num_steps: int, *, figsize=(8, 3), dpi: int = DPI, max_sharpness: float = 12.0):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        self.num_steps = _check_count("num_steps", num_steps, 1)
+        self.fig = PNGFigure(figsize=figsize, dpi=dpi, layout="constrained")
+        FigureCanvasAgg(self.fig)
+        self.ax_loss, self.ax_sharp = self.fig.subplots(1, 2)
+        self.loss_line, = self.ax_loss.plot([], [], color="C0", linewidth=1.0)
+        self.sharp_line, = self.ax_sharp.plot([], [], color="C0", linewidth=1.2, label="sharpness λ_max")
+        self.limit_line, = self.ax_sharp.plot([], [], "--", color="C3", linewidth=1.2, label="2/η")
+        self.ax_loss.set(yscale="log", ylim=(1e-4, 10), xlim=(0, num_steps), xlabel="step", ylabel="loss")
+        self.ax_sharp.set(ylim=(0, max_sharpness), xlim=(0, num_steps), xlabel="step", ylabel="λ_max")
+        for a in (self.ax_loss, self.ax_sharp):
+            a.grid(alpha=0.3)
+        self.ax_sharp.legend(fontsize="small", loc="lower right")
+        self.title = self.fig.suptitle("")
+
+    @property
+    def artists(self):
+        return self.loss_line, self.sharp_line, self.limit_line, self.title
+
+    def update(self, run, title: str = "") -> None:
+        """Show ``run`` (a :class:`~lrcourse.sharpness.TinyRun`)."""
+        import numpy as np
+
+        self.loss_line.set_data(np.arange(len(run.loss)), np.clip(run.loss, 1e-6, 1e6))
+        self.sharp_line.set_data(np.arange(len(run.sharpness)), run.sharpness)
+        self.limit_line.set_data([0, self.num_steps], [2 / run.lr] * 2)
+        self.title.set_text(title)
+
+    def to_png(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.fig.savefig(buffer, format="png")
+        return buffer.getvalue()
+
+
+def stability_animation(rates, num_steps: int = 500, *, figsize=(8, 3), dpi: int = 72):
+    """The stability explorer for the book: a scrubbable animation, one frame per rate in ``rates``.
+
+    Each frame is :func:`~lrcourse.sharpness.tiny_gd` at that rate on a
+    :class:`StabilityPlot`; an ``IPython.display.HTML`` that plays with no kernel.
+    """
+    from IPython.display import HTML
+    from matplotlib.animation import FuncAnimation
+
+    from .sharpness import tiny_gd
+
+    rates = list(rates)
+    if not rates:
+        raise ValueError("rates must hold at least one rate (one frame each), got none")
+    runs = [tiny_gd(lr, num_steps) for lr in rates]
+    plot = StabilityPlot(num_steps, figsize=figsize, dpi=dpi)
+
+    def frame(i):
+        plot.update(runs[i], stability_caption(runs[i]))
+        return plot.artists
+
+    anim = FuncAnimation(plot.fig, frame, frames=len(runs), interval=500, blit=False)
+    return HTML(_without_icon_font(anim.to_jshtml(default_mode="once")))
+
+
+def stability_caption(run) -> str:
+    """One line on a :class:`~lrcourse.sharpness.TinyRun`: its rate, 2/η, and where its sharpness ended."""
+    from .sharpness import TinyRun
+
+    if not isinstance(run, TinyRun):
+        raise TypeError(f"run must be a TinyRun (what tiny_gd returns), got {type(run).__name__}")
+    if run.diverged:
+        return (f"η = {run.lr:.3g}, 2/η = {2 / run.lr:.3g}: λ_max = {run.sharpness[0]:.2f} at the start; "
+                f"diverged after {len(run.loss)} steps")
+    tail = run.sharpness[len(run.sharpness) * 3 // 5:]
+    return (f"η = {run.lr:.3g}, 2/η = {2 / run.lr:.3g}: λ_max from {run.sharpness[0]:.2f} to "
+            f"{run.sharpness[-1]:.2f} (last 40 %: mean {sum(tail) / len(tail):.2f}), loss {run.loss[-1]:.2g}")

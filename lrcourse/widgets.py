@@ -10,7 +10,8 @@ test can call without any front end:
   than the schedule, say): a slider never ends in a traceback;
 * :func:`explore_momentum` does the same for the momentum playground, and
   :func:`explore_range_test` for a range test's curve read with another
-  smoothing and another rule.
+  smoothing and another rule, and :func:`explore_stability` for the stability
+  explorer's rate.
 
 Redrawing a figure takes tens of milliseconds, so sliders update when
 released (``continuous_update=False``); training only runs on a button.
@@ -30,7 +31,7 @@ from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneC
 __all__ = ["SCHEDULE_KINDS", "Param", "make_schedule", "explore_schedule", "schedule_explorer",
            "PLAYGROUND_X0", "ALPHA_SLIDER", "BETA_SLIDER", "KAPPAS", "slider_grid", "best_on_grid",
            "explore_momentum", "momentum_playground", "explore_range_test",
-           "range_test_explorer"]
+           "range_test_explorer", "STABILITY_SLIDER", "explore_stability", "stability_explorer"]
 
 
 @dataclass(frozen=True)
@@ -452,4 +453,57 @@ def range_test_explorer(result: LRRangeResult):
     redraw()
     box = w.VBox([slider, rule, text, image])
     box.slider, box.rule, box.text, box.image, box.redraw = slider, rule, text, image, redraw
+    return box
+
+
+# ---------------------------------------------------------------- chapter 12: the stability explorer
+
+STABILITY_SLIDER = dict(min=0.05, max=1.2, step=0.01)  # the rates of the explorer's slider
+
+
+def explore_stability(lr: float, num_steps: int = 500):
+    """What the stability explorer shows for a rate: ``(run, text)``.
+
+    ``run`` is :func:`~lrcourse.sharpness.tiny_gd` at ``lr`` (full-batch
+    gradient descent on the tiny tanh net, its exact sharpness at every
+    step); ``text`` is :func:`~lrcourse.plotting.stability_caption`: the
+    rate, 2/η, and where the sharpness went. ``ValueError`` for a rate that
+    is not positive.
+    """
+    from .plotting import stability_caption
+    from .sharpness import tiny_gd
+
+    run = tiny_gd(lr, num_steps)
+    return run, stability_caption(run)
+
+
+def stability_explorer(num_steps: int = 500):
+    """A widget: a rate slider; full-batch steps on a tiny net, its loss and its sharpness against 2/η.
+
+    Each move runs :func:`explore_stability` (about 0.2 s for 500 steps on a
+    CPU) and redraws when the slider is released. Returns the
+    ``ipywidgets.VBox``; ``box.slider``, ``box.text`` and ``box.image``
+    are its parts.
+    """
+    import ipywidgets as w
+
+    from .plotting import StabilityPlot
+
+    check_int("num_steps", num_steps, minimum=1)
+    slider = w.FloatSlider(value=0.5, description="η", continuous_update=False, readout_format=".2f",
+                           style={"description_width": "3em"}, layout=w.Layout(width="30em"), **STABILITY_SLIDER)
+    image = w.Image(format="png", layout=w.Layout(max_width="800px"))
+    text = w.HTML()
+    plot = StabilityPlot(num_steps)
+
+    def redraw(*_):
+        run, message = explore_stability(slider.value, num_steps)
+        plot.update(run, f"full-batch gradient descent, η = {slider.value:.2f}")
+        image.value = plot.to_png()
+        text.value = f"<code>{message}</code>"
+
+    slider.observe(redraw, names="value")
+    redraw()
+    box = w.VBox([slider, text, image])
+    box.slider, box.text, box.image = slider, text, image
     return box

@@ -27,7 +27,8 @@ from traitlets import TraitError
 
 import tiny
 from lrcourse import compare, config, data, lr_finder, metrics, models, momentum, plotting, schedules
-from lrcourse import checkpoint, checks, ddp_demo, distributed, experiments, finetune, scaling, training, widgets
+from lrcourse import (checkpoint, checks, ddp_demo, distributed, experiments, finetune, scaling, sharpness, training,
+                      widgets)
 from lrcourse.lr_finder import LRRangeResult, suggest
 from lrcourse.schedules import Constant
 from lrcourse.training import History
@@ -36,7 +37,7 @@ MODULES = dict(config=config, data=data, models=models, metrics=metrics, schedul
                training=training, plotting=plotting, lr_finder=lr_finder, momentum=momentum,
                widgets=widgets, compare=compare, checkpoint=checkpoint, checks=checks,
                experiments=experiments, finetune=finetune, distributed=distributed, scaling=scaling,
-               ddp_demo=ddp_demo)
+               ddp_demo=ddp_demo, sharpness=sharpness)
 
 nan, inf = math.nan, math.inf
 
@@ -53,6 +54,7 @@ NOT_WALKED = {
                   "MODES": "a constant"},
     "momentum": {"QuadraticRun": "a record run_quadratic fills"},
     "plotting": {"PNGFigure": "a matplotlib Figure: its arguments are matplotlib's",
+                 "StabilityPlot": "a figure the stability explorer fills; its runs come from tiny_gd",
                  "Table": "a record of the strings results_table and summary_table make",
                  "plural": "a formatter: every count is an answer"},
     "training": {"History": "a record fit fills", "TrainingInterrupted": "an exception (test_checkpoint.py)",
@@ -64,7 +66,8 @@ NOT_WALKED = {
                  "FineTuneData": "a record task_data fills"},
     "widgets": {"SCHEDULE_KINDS": "a constant", "PLAYGROUND_X0": "a constant", "ALPHA_SLIDER": "a constant",
                 "BETA_SLIDER": "a constant", "KAPPAS": "a constant",
-                "Param": "a record of a slider's range"},
+                "Param": "a record of a slider's range", "STABILITY_SLIDER": "a constant"},
+    "sharpness": {"Spectrum": "a record hessian_eigenvalues fills", "TinyRun": "a record tiny_gd fills"},
     "distributed": {"is_distributed": "no arguments", "rank": "no arguments", "world_size": "no arguments",
                     "REPORT_ENV": "a constant", "LaunchError": "an exception class",
                     "sampler_of": "any object: None for all but a DataLoader with a DistributedSampler",
@@ -78,7 +81,10 @@ NOT_WALKED = {
                     "FINETUNE_WAYS": "a constant", "TASKS": "a constant", "BATCH_SIZES": "a constant",
                     "LARGE_BATCH": "a constant", "LARGE_BATCH_WARMUP": "a constant",
                     "WARMUP_BATCH_SIZES": "a constant", "BATCH_OPTIMIZERS": "a constant",
-                    "Strategy": "a record of a formula and the function that makes fit's arguments"},
+                    "Strategy": "a record of a formula and the function that makes fit's arguments",
+                    "CURVES": "a constant", "FULL_BATCH": "a constant", "EOS_RATES": "a constant",
+                    "SHARPNESS_BATCHES": "a constant", "SHARPNESS_SGD_RATES": "a constant",
+                    "SHARPNESS_ITERS": "a constant", "SHARPNESS_TOL": "a constant"},
 }
 
 
@@ -800,7 +806,17 @@ CASES = [
          r"^results must be one or more SweepResult \(from load_or_run\), got \(\[\{\}\],\)$"),
     case("experiments.main: an unknown sweep", lambda: experiments.main(["run", "nothing"]), SystemExit, "2"),
     case("experiments.Sweep: an unknown task", lambda: sweep(task="detect"), ValueError,
-         r"^task must be one of \('classify', 'finetune'\), got 'detect'$"),
+         r"^task must be one of \('classify', 'finetune', 'full_batch'\), got 'detect'$"),
+    case("experiments.Sweep: sharpness on more images than a full batch holds",
+         lambda: sweep(task="full_batch", strategies=(("gradient descent", (0.1,)),), batch_size=8, sharpness=9),
+         ValueError, r"^sweep 's': a full-batch run measures the sharpness on its own subset of batch_size=8 "
+         r"images, so sharpness must be at most that, got 9$"),
+    case("experiments.Sweep: a negative sharpness", lambda: sweep(sharpness=-1), ValueError,
+         r"^sharpness must be an int >= 0, got -1$"),
+    case("experiments.sharpness_steps: no steps", lambda: experiments.sharpness_steps(0), ValueError,
+         r"^total must be an int >= 1, got 0$"),
+    case("experiments.step_rates: a scheduler of PyTorch's", lambda: experiments.step_rates("plateau", 0.1, 2, 3),
+         ValueError, r"^strategy 'plateau' has no reference schedule to read its rates from$"),
     case("experiments.batch_strategy: an unknown optimizer", lambda: experiments.batch_strategy("LAMB", 32),
          ValueError, r"^optimizer must be one of \('SGD', 'momentum', 'Adam'\), got 'LAMB'$"),
     case("experiments.batch_strategy: a negative warmup", lambda: experiments.batch_strategy("SGD", 32, -1),
@@ -809,6 +825,42 @@ CASES = [
          r"^batch_size must be an int >= 1, got 0$"),
     case("experiments.curve_steps: no steps", lambda: experiments.curve_steps(0), ValueError,
          r"^total must be an int >= 1, got 0$"),
+    # ------------------------------------------------------------ sharpness
+    case("sharpness.hvp: v of the wrong shape",
+         lambda: sharpness.hvp(net(), None, X30, y30, {"weight": torch.zeros(1)}), ValueError,
+         r"^v must be a dict \{name: tensor\} shaped like net's trainable parameters"),
+    case("sharpness.hessian_eigenvalues: k above iters",
+         lambda: sharpness.hessian_eigenvalues(net(), None, X30, y30, k=3, iters=2), ValueError,
+         r"^iters must be at least k to find k eigenvalues, got iters=2 and k=3$"),
+    case("sharpness.sharpness: an empty batch", lambda: sharpness.sharpness(net(), None, X30[:0], y30[:0]),
+         ValueError, r"^X and y hold no examples: the loss of an empty batch has no Hessian$"),
+    case("sharpness.sharpness: iters 0", lambda: sharpness.sharpness(net(), None, X30, y30, iters=0), ValueError,
+         r"^iters must be an int >= 1, got 0$"),
+    case("sharpness.sharpness: nothing to train",
+         lambda: sharpness.sharpness(net().requires_grad_(False), None, X30, y30), ValueError,
+         r"^net has no parameters with requires_grad: the loss has no Hessian in them$"),
+    case("sharpness.sharpness_tracker: an unknown option",
+         lambda: sharpness.sharpness_tracker(X30, y30, 5, k=2), TypeError,
+         r"^sharpness_tracker got unexpected options \['k'\]: it takes iters, tol, seed and chunk$"),
+    case("sharpness.gradient_descent: lr 0",
+         lambda: sharpness.gradient_descent(net(), X30, y30, lr=0.0, num_steps=1, every=1), ValueError,
+         r"^lr must be a positive number, got 0.0$"),
+    case("sharpness.tiny_gd: num_steps 0", lambda: sharpness.tiny_gd(0.1, num_steps=0), ValueError,
+         r"^num_steps must be an int >= 1, got 0$"),
+    case("sharpness.tiny_loss_grad_hessian: w of the wrong size",
+         lambda: sharpness.tiny_loss_grad_hessian(np.zeros(47), np.zeros((4, 2)), np.zeros(4)), ValueError,
+         r"^w must hold \(d \+ 1\)·h weights for X of d = 2 features, got 47$"),
+    case("plotting.plot_sharpness: a run without its rate",
+         lambda: plotting.plot_sharpness({"a": {"sharpness": [[0, 1.0]]}}), ValueError,
+         r"^runs\['a'\] must be a dict with 'lr'"),
+    case("plotting.stability_animation: no rate", lambda: plotting.stability_animation([]), ValueError,
+         r"^rates must hold at least one rate \(one frame each\), got none$"),
+    case("plotting.stability_caption: not a run", lambda: plotting.stability_caption(None), TypeError,
+         r"^run must be a TinyRun \(what tiny_gd returns\), got NoneType$"),
+    case("widgets.explore_stability: lr 0", lambda: widgets.explore_stability(0.0), ValueError,
+         r"^lr must be a positive number, got 0.0$"),
+    case("widgets.stability_explorer: num_steps 0", lambda: widgets.stability_explorer(0), ValueError,
+         r"^num_steps must be an int >= 1, got 0$"),
     # ------------------------------------------------------------ distributed
     case("distributed.init: an unknown backend", lambda: distributed.init("mpi"), ValueError,
          r"^backend must be 'nccl', 'gloo' or None, got 'mpi'$"),

@@ -62,7 +62,49 @@ def test_sized_keeps_the_grids_and_shrinks_the_rest():
 def test_the_book_sweeps_follow_the_protocol():
     for sweep in SWEEPS.values():
         assert len(sweep.seeds) >= 5 and sweep.valid == 10000 and sweep.limit is None
-        assert all(len(grid) >= 4 for grid in sweep.grids.values())
+        if not sweep.sharpness:  # a sweep that compares strategies tunes each on a grid; chapter 12's measure
+            assert all(len(grid) >= 4 for grid in sweep.grids.values())
+
+
+def test_a_full_batch_sweep_is_gradient_descent_on_its_subset_and_shrinks_in_quick_mode():
+    full = SWEEPS["edge_of_stability"]
+    quick = full.sized(QUICK)
+    assert (quick.num_epochs, quick.batch_size, quick.sharpness, quick.sharpness_every) == (40, 256, 256, 5)
+    d = full.definition()
+    assert d["task"]["steps"] == 2000 and "first 2048 training images" in d["task"]["subset"]
+    assert "every" not in d["sharpness"] and "steps 0, 50, 100" in d["sharpness"]
+    sweep = Sweep(name="gd", title="t", net="mlp", task="full_batch", strategies=(("gradient descent", (0.05,)),),
+                  seeds=(0,), num_epochs=6, batch_size=64, sharpness=64, sharpness_every=4, valid=100, limit=128)
+    loaders = load_fashion_mnist(64, valid=100, limit=128, device="cpu")
+    record = run_one(sweep, "gradient descent", 0.05, 0, loaders)
+    assert set(record) - ex.CURVES == set(FIELDS) and len(record["loss"]) == 7
+    assert [s for s, _ in record["sharpness"]] == [0, 4, 6]
+    from lrcourse.sharpness import gradient_descent  # the same run by hand: the subset is the first 64 images
+    X, y = loaders[0].X[:64], loaders[0].y[:64]
+    by_hand = gradient_descent(ex.NETS["mlp"](seed=0), X, y, lr=0.05, num_steps=6, every=4)
+    assert by_hand["loss"] == record["loss"] and by_hand["sharpness"] == record["sharpness"]
+
+
+def test_a_sweep_with_sharpness_records_it_from_step_0():
+    sweep = small(strategies=(("constant", (0.1,)),), seeds=(0,), sharpness=32)
+    loaders = load_fashion_mnist(256, valid=100, limit=256, device="cpu")
+    record = run_one(sweep, "constant", 0.1, 0, loaders)
+    assert [s for s, _ in record["sharpness"]] == ex.sharpness_steps(1) == [0, 1]
+    assert all(v > 0 for _, v in record["sharpness"])
+    plain = run_one(small(strategies=(("constant", (0.1,)),), seeds=(0,)), "constant", 0.1, 0, loaders)
+    assert {k: plain[k] for k in FIELDS if k != "seconds"} == {k: record[k] for k in FIELDS if k != "seconds"}
+    assert ex.sharpness_steps(20) == [0, 1, 2, 3, 4, 6, 8, 11, 16, 20]
+
+
+def test_step_rates_are_the_rates_fit_applies():
+    from lrcourse import fit
+    from lrcourse.models import mlp
+
+    train_iter, valid_iter, _ = load_fashion_mnist(64, valid=100, limit=256, device="cpu")
+    for strategy in ("constant", "cosine", "warmup + cosine"):
+        h = fit(mlp(seed=0), train_iter, None, valid_iter=valid_iter, num_epochs=3, seed=0, animate=False,
+                progress=False, **STRATEGIES[strategy].make(0.1, 3, len(train_iter)))
+        assert ex.step_rates(strategy, 0.1, 3, len(train_iter)) == pytest.approx(h.step_lr, rel=1e-12)
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -238,7 +280,7 @@ def stored():
             lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
             header = lines[0]
             assert header["definition"] == sweep.definition(), f"{log.name} is stale"
-            out.append((sweep, [r for r in lines[1:] if set(r) == set(FIELDS)], header["provenance"]))
+            out.append((sweep, [r for r in lines[1:] if set(r) - ex.CURVES == set(FIELDS)], header["provenance"]))
     return out
 
 

@@ -2,7 +2,7 @@
 
 A Jupyter server starts on 127.0.0.1 with a token, its own config and
 runtime folders, and ``LRCOURSE_QUICK=1`` (live plots on: nobody sets
-``LRCOURSE_HEADLESS``). For each widget cell of chapters 2, 3 and 7, a
+``LRCOURSE_HEADLESS``). For each widget cell of chapters 2, 3, 7 and 12, a
 notebook holding the chapter's setup cells, the cells the widget needs and
 the widget cell itself (copied, not rewritten) runs in Debian's headless
 Chromium, driven by Playwright. Then the test moves a slider and checks that
@@ -44,6 +44,7 @@ WIDGETS = {
     "playground": ("02_momentum", "momentum_playground()", []),
     "schedule explorer": ("03_schedules", "schedule_explorer(", []),
     "range test explorer": ("07_lr_finder", "range_test_explorer(", [r"^lenet_result = lr_range_test\("]),
+    "stability explorer": ("12_stability", "stability_explorer()", []),
 }
 # (server command, the URL path that opens a notebook)
 FRONTENDS = {
@@ -318,3 +319,15 @@ def test_range_test_explorer_redraws_when_the_smoothing_or_the_rule_moves(browse
         assert s.wait_changed(s.text, text, "the text after choosing another rule").startswith("steepest at")
     finally:
         s.close(_slug(server, "range test explorer"))
+
+
+def test_stability_explorer_redraws_when_the_rate_moves(browser, server):
+    s = Session(browser, server, "stability explorer")
+    try:
+        assert s.text().startswith("η = 0.5, 2/η = 4: λ_max from 2.77")
+        _, text = s.move(0, "0.3", "η")
+        assert text.startswith("η = 0.3, 2/η = 6.67: λ_max from 2.77"), text
+        _, text = s.move(0, "1.2", "η")
+        assert text.startswith("η = 1.2, 2/η = 1.67") and "diverged after" in text, text
+    finally:
+        s.close(_slug(server, "stability explorer"))

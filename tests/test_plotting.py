@@ -446,3 +446,21 @@ def test_the_batch_size_plots_draw_their_rules_and_fits():
                                     {"B_crit": [(0.8, 160.0)]})
     assert list(fig.axes[0].get_lines()[0].get_ydata()) == [30.0, 200.0]  # the infinite estimate left out
     assert fig.to_png().startswith(b"\x89PNG")
+
+
+def test_plot_sharpness_draws_each_run_with_its_limit_or_the_product():
+    from lrcourse.plotting import PNGFigure, plot_sharpness
+
+    runs = {"a": dict(lr=0.1, sharpness=[[0, 5.0], [10, 19.0]], loss=[2.0, 1.0, 0.5]),
+            "b": dict(lr=0.05, sharpness=[[0, 5.0], [10, 39.0]], loss=[2.0, 1.5, 1.0])}
+    fig = plot_sharpness(runs, title="t")
+    assert isinstance(fig, PNGFigure) and len(fig.axes) == 2  # the losses on the left
+    right = fig.axes[1]
+    assert len(right.lines) == 4  # each run's sharpness and its dashed 2/η
+    assert list(right.lines[1].get_ydata()) == [20.0, 20.0]
+    warm = plot_sharpness({"w": dict(lr=[0.1, 0.2, 0.4], sharpness=[[0, 5.0], [1, 5.0], [7, 5.0]])},
+                          ratio=True, log_steps=True)
+    assert len(warm.axes) == 1
+    line = warm.axes[0].lines[0]
+    assert list(line.get_ydata()) == pytest.approx([0.5, 1.0, 2.0])  # η_k·λ_k, the last rate past the end
+    assert list(line.get_xdata()) == [0.5, 1, 7]  # step 0 at 1/2 on a log axis

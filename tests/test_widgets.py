@@ -354,3 +354,35 @@ def test_the_playground_benchmark_still_drives_the_playground():
                           timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "widget: move the κ slider (contours)" in done.stdout
+
+
+# ---------------------------------------------------------------- chapter 12: the stability explorer
+
+def test_explore_stability_says_where_the_sharpness_went():
+    from lrcourse.sharpness import tiny_gd
+    from lrcourse.widgets import explore_stability
+
+    run, text = explore_stability(0.5, 300)
+    assert run == tiny_gd(0.5, 300)
+    assert text.startswith("η = 0.5, 2/η = 4: λ_max from 2.77 to ") and "last 40 %" in text
+    _, text = explore_stability(1.2, 300)
+    assert text.startswith("η = 1.2, 2/η = 1.67: λ_max = 2.77 at the start; diverged after ")
+
+
+def test_stability_explorer_redraws_when_the_rate_moves():
+    from lrcourse.widgets import STABILITY_SLIDER, stability_explorer
+
+    box = stability_explorer(100)
+    assert isinstance(box.slider, w.FloatSlider) and not box.slider.continuous_update
+    assert (box.slider.min, box.slider.max) == (STABILITY_SLIDER["min"], STABILITY_SLIDER["max"])
+    image, text = box.image.value, box.text.value
+    assert bytes(image[:4]) == b"\x89PNG" and "η = 0.5" in text
+    box.slider.value = 0.9
+    assert box.image.value != image and "η = 0.9" in box.text.value
+
+
+def test_stability_animation_is_html_with_one_frame_per_rate():
+    from lrcourse.plotting import stability_animation
+
+    html = stability_animation([0.3, 0.6, 1.2], 40).data
+    assert html.count("data:image/png;base64") == 3 and "<script" in html and "font-awesome" not in html
