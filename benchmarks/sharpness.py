@@ -4,9 +4,9 @@ Usage: .venv/bin/python benchmarks/sharpness.py   (part of make bench)
 
 The MLP and LeNet at initialization on n Fashion-MNIST training images: one Hessian-vector product
 (a double backward pass), and one sharpness measurement with the stored sweeps' budget (Lanczos,
-iters=20, tol=1e-3), with the products it took. The first call is dropped; the median [range] of 5
-is shown. Then the classroom widget's model, tiny_gd, for 500 steps. Figures only: nothing here is
-asserted.
+iters=20, tol=1e-3), with the products it took. The first call is dropped; the median [range] of 5 rounds
+(3 for a measurement) is shown. Then the classroom widget's model, tiny_gd, for 500 steps.
+Figures only: nothing here is asserted.
 """
 import time
 

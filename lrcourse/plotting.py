@@ -882,7 +882,10 @@ def plot_sharpness(runs: dict, *, ratio: bool = False, log_steps: bool = False, 
     if with_loss:
         axes[0].set_yscale("log")
         axes[0].set_ylabel("training loss")
-    ax.legend(fontsize="x-small", ncol=2 if len(runs) > 6 else 1)
+    if len(runs) > 6:  # many runs: the legend beside the axes, where it hides no curve
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(fontsize="x-small")
     if title:
         fig.suptitle(title, fontsize="medium")
     return fig

@@ -721,3 +721,80 @@ def test_chapter_11_quotes_only_numbers_of_the_batch_size_sweep():
     assert not stray, f"decimal numbers in chapter 11's prose that no analysis of the stored sweep gives: {stray}"
     stray = sorted({q for s in sections for q in prose_integers("11_batch_size.ipynb", s) if q not in whole})
     assert not stray, f"whole numbers in chapter 11's prose that no analysis of the stored sweep gives: {stray}"
+
+
+def test_chapter_12_quotes_only_numbers_of_its_sweeps():
+    """Every decimal of chapter 12's prose, from the opening to the summary, is one the chapter's analyses of
+    the three stored sweeps print (rounded as they print it), a rate of their grids, or a figure of the
+    tiny net's runs and the MLP's spectrum at initialization that the chapter computes live."""
+    import statistics
+
+    from lrcourse.sharpness import edge_crossing, edge_summary, hessian_eigenvalues, tiny_gd
+
+    allowed = {"0.01", "0.02", "0.04", "0.05", "0.08", "0.1", "0.2", "0.4", "0.8", "0.9"}  # the grids' rates
+    allowed |= {format(x / 10, ".1f") for x in range(1, 13)}  # the explorer's rates
+    fmt = lambda v, *specs: {format(v, s) for s in specs} if v is not None and math.isfinite(v) else set()  # noqa
+    eos = stored_result("edge_of_stability")
+    steps = eos.definition["task"]["steps"]
+    for row in edge_summary(eos.runs, after=steps * 3 // 4):
+        for key in ("start", "plateau", "low", "high", "loss_after", "loss_end"):
+            allowed |= fmt(row[key], ".1f", ".2f", ".3f")
+        allowed |= fmt(row["product"], ".2f", ".1f") | fmt(row["limit"], ".0f")
+    for r in eos.runs:
+        allowed |= fmt(r["valid_acc"], ".3f", ".2f")
+    sgd = stored_result("sharpness_sgd")
+    for name, strategy in sgd.definition["strategies"].items():
+        for lr in strategy["grid"]:
+            cross = [edge_crossing(r["sharpness"], [lr]) for r in sgd.runs if r["strategy"] == name and r["lr"] == lr]
+            ends = sorted(c["end"] for c in cross)
+            end = statistics.median(ends)
+            allowed |= fmt(end, ".1f", ".0f") | fmt(ends[0], ".1f") | fmt(ends[-1], ".1f") | fmt(lr * end, ".2f", ".1f")
+            allowed |= fmt(statistics.median(c["peak"] for c in cross), ".2f", ".1f")
+    lenet = stored_result("sharpness_lenet")
+    n = math.ceil(50_000 / 256)
+    for r in lenet.runs:
+        rates = ex.step_rates(r["strategy"], r["lr"], lenet.definition["num_epochs"], n)
+        c = edge_crossing(r["sharpness"], rates, until=100)
+        allowed |= fmt(r["sharpness"][0][1], ".2f", ".1f") | fmt(c["start"], ".2f", ".1f") | fmt(c["peak"], ".1f")
+        for k, v in r["sharpness"]:  # the warmup table: the rate and the sharpness at the measured steps
+            allowed |= fmt(v, ".3g") | fmt(rates[min(k, len(rates) - 1)], ".2f")
+        allowed |= fmt(c["end"], ".3g", ".2f", ".1f") | fmt(r["valid_acc"], ".3f")
+    for lr in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1):
+        run = tiny_gd(lr, 500)
+        tail = run.sharpness[len(run.sharpness) * 3 // 5:]
+        allowed |= fmt(run.sharpness[0], ".2f") | fmt(run.sharpness[-1], ".2f") | fmt(2 / lr, ".2f", ".3g")
+        if tail:
+            allowed |= fmt(statistics.fmean(tail), ".2f") | fmt(lr * statistics.fmean(tail), ".2f")
+    train_iter, _, _ = load_fashion_mnist(256, valid=10000, device="cpu")
+    spectrum = hessian_eigenvalues(ex.NETS["mlp"](seed=0), None, train_iter.X[:2048], train_iter.y[:2048], k=3,
+                                   iters=30)
+    allowed |= {format(v, ".2f") for v in spectrum.values} | {format(v, ".1f") for v in spectrum.values}
+    allowed |= {format(2 / spectrum.top, ".3f")}
+    quoted = prose_numbers("12_stability.ipynb", ("# 12.", "## Exercises"))
+    assert len(quoted) >= 20, "chapter 12's prose quotes hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed})
+    assert not stray, f"decimal numbers in chapter 12's prose that no analysis of its sweeps gives: {stray}"
+
+
+def test_chapter_12_solutions_are_what_running_them_gives():
+    """The figures in chapter 12's solutions, computed as the solutions say: the MLP's spectrum on 512 and
+    2048 images, the steps where the runs at η = 0.02 reach 90, and tiny_gd's mean η·λ at η = 0.5."""
+    import statistics
+
+    from lrcourse.sharpness import hessian_eigenvalues, tiny_gd
+
+    cells = json.loads((CHAPTERS / "12_stability.ipynb").read_text())["cells"]
+    solutions = next("".join(c["source"]) for c in cells if "".join(c["source"]).startswith("<details>"))
+    train_iter, _, _ = load_fashion_mnist(256, valid=10000, device="cpu")
+    expected = []
+    for n in (512, 2048):
+        spectrum = hessian_eigenvalues(ex.NETS["mlp"](seed=0), None, train_iter.X[:n], train_iter.y[:n], k=3,
+                                       iters=30)
+        expected += [format(v, ".2f") for v in spectrum.values]
+    eos = stored_result("edge_of_stability")
+    runs = sorted((r for r in eos.runs if r["lr"] == 0.02), key=lambda r: r["seed"])
+    expected += [str(next(s for s, v in r["sharpness"] if v >= 90)) for r in runs]
+    run = tiny_gd(0.5, 1000)
+    expected.append(format(0.5 * statistics.fmean(run.sharpness[600:]), ".3f"))
+    missing = [x for x in expected if x not in solutions]
+    assert not missing, f"chapter 12's solutions lack what running them gives: {missing}"
