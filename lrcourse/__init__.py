@@ -14,8 +14,9 @@ from .momentum import (MomentumSGD, convergence_rate, momentum_step, optimal_gd,
                        quadratic_eigenvalues, run_quadratic)
 from .plotting import (Animator, momentum_animation, plot_differences, plot_histories, plot_quadratic_runs,
                        plot_rate_curves, plot_schedules, plural, results_table, show_images)
-from .schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle, ScheduleLR,
-                        SquareRoot, Step, Warmup, lr_values)
+from .schedules import (WSD, Constant, Cosine, CosineRestarts, Cyclic, Exponential, Factor, InverseSquareRoot,
+                        LinearDecay, MultiFactor, OneCycle, Polynomial, ScheduleLR, SquareRoot, Step, Warmup,
+                        lr_values)
 from .training import History, TrainingInterrupted, fit, last_history
 
 __version__ = "0.1.0"
@@ -32,7 +33,8 @@ __all__ = [
     "quadratic_eigenvalues", "run_quadratic",
     "Animator", "momentum_animation", "plot_differences", "plot_histories", "plot_quadratic_runs", "plural",
     "plot_rate_curves", "plot_schedules", "results_table", "show_images",
-    "Constant", "Cosine", "Exponential", "Factor", "MultiFactor", "OneCycle", "ScheduleLR",
-    "SquareRoot", "Step", "Warmup", "lr_values",
+    "Constant", "Cosine", "CosineRestarts", "Cyclic", "Exponential", "Factor", "InverseSquareRoot",
+    "LinearDecay", "MultiFactor", "OneCycle", "Polynomial", "ScheduleLR", "SquareRoot", "Step", "Warmup", "WSD",
+    "lr_values",
     "History", "TrainingInterrupted", "fit", "last_history", "CheckpointError",
 ]

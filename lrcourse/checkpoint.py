@@ -37,7 +37,7 @@ import torch
 
 from .checks import check_path
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "FORMAT"]
+__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_history", "FORMAT"]
 
 FORMAT = "lrcourse-checkpoint-1"
 
@@ -96,9 +96,9 @@ def save_checkpoint(path, *, net, optimizer, scheduler, history, step: int, load
     os.replace(tmp, path)
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, name: str = "resume") -> dict:
     if not path.is_file():
-        raise FileNotFoundError(f"resume: no checkpoint at {path}")
+        raise FileNotFoundError(f"{name}: no checkpoint at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
@@ -110,6 +110,15 @@ def _read(path: Path) -> dict:
     if missing:
         raise CheckpointError(f"{path} is incomplete: it lacks {sorted(missing)}")
     return state
+
+
+def read_history(path, name: str = "branch") -> tuple[dict, int]:
+    """``(history, step)`` of the checkpoint at ``path``, touching nothing: what a branch starts from.
+
+    Raises ``FileNotFoundError`` or :class:`CheckpointError` as loading would.
+    """
+    state = _read(check_path(name, path), name)
+    return state["history"], int(state["step"])
 
 
 def _check_net(path: Path, saved: dict, net) -> None:
@@ -135,19 +144,23 @@ def _check_optimizer(path: Path, saved: dict, optimizer) -> None:
                               f"this run's has {own}")
 
 
-def load_checkpoint(path, *, net, optimizer, scheduler, loader, world_size: int = 1) -> dict:
+def load_checkpoint(path, *, net, optimizer, scheduler, loader, world_size: int = 1, with_scheduler: bool = True,
+                    name: str = "resume") -> dict:
     """Restore ``net``, ``optimizer``, ``scheduler``, the generators and the loader's order from ``path``.
 
     ``loader`` is the run's training loader: it must have as many batches
     per epoch as the run that wrote the checkpoint, and ``world_size`` must
     be its number of data-parallel processes (each rank held its piece of
     every batch: another count would train on other batches).
+    ``with_scheduler=False`` (a branch, which brings its own schedule)
+    neither checks nor restores the saved scheduler. ``name``: the argument
+    the path came from, for the messages.
 
     Returns ``{"history": dict, "step": int}``. Everything is checked first;
     on :class:`CheckpointError` nothing has changed.
     """
-    path = check_path("resume", path)
-    state = _read(path)
+    path = check_path(name, path)
+    state = _read(path, name)
     saved_world = int(state.get("world_size", 1))
     if saved_world != world_size:
         raise CheckpointError(f"{path} was written by a run of {saved_world} data-parallel process"
@@ -158,7 +171,7 @@ def load_checkpoint(path, *, net, optimizer, scheduler, loader, world_size: int 
     _check_optimizer(path, state["optimizer"], optimizer)
     saved_kind = None if state["scheduler"] is None else state["scheduler"]["class"]
     own_kind = None if scheduler is None else type(scheduler).__name__
-    if saved_kind != own_kind:
+    if with_scheduler and saved_kind != own_kind:
         raise CheckpointError(f"{path} was saved with scheduler {saved_kind}, this run has {own_kind}")
     if state["loader"] is not None and _loader_state(loader) is None:
         raise CheckpointError(f"{path} holds a TensorLoader's seed and epoch, but train_iter "
@@ -175,7 +188,7 @@ def load_checkpoint(path, *, net, optimizer, scheduler, loader, world_size: int 
     with torch.no_grad():
         for key, tensor in net.state_dict().items():
             tensor.copy_(state["net"]["state"][key])
-    if scheduler is not None:
+    if with_scheduler and scheduler is not None:
         scheduler.load_state_dict(state["scheduler"]["state"])
     _set_rng_state(state["rng"])
     if state["loader"] is not None:

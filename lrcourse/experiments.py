@@ -54,13 +54,16 @@ __all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strat
            "Strategy", "Sweep", "SweepResult", "STRATEGIES", "SCHEDULES", "FINETUNE_WAYS", "TASKS", "SWEEPS", "NETS", "FIELDS", "CURVES", "DEAD_ACC", "RESULTS_DIR",
            "FULL_BATCH", "sharpness_steps", "step_rates", "EOS_RATES", "SHARPNESS_BATCHES", "SHARPNESS_SGD_RATES",
            "SHARPNESS_ITERS", "SHARPNESS_TOL",
+           "ANYTIME", "ANYTIME_BUDGETS", "ANYTIME_COOLDOWNS", "ANYTIME_PLANNED", "ANYTIME_RATES",
+           "ANYTIME_FREE_RATES", "anytime_schedules", "anytime_runs",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
 FIELDS = ("strategy", "seed", "lr", "valid_acc", "test_acc", "train_loss", "dead", "seconds")
 # What a run may record beyond FIELDS, by its sweep's definition: "curve" (validation accuracy at
-# curve_steps), "sharpness" ([[step, λ_max], ...]), "loss" (a full-batch run's loss before every step).
-CURVES = frozenset({"curve", "sharpness", "loss"})
+# curve_steps), "sharpness" ([[step, λ_max], ...]), "loss" (a full-batch run's loss before every step),
+# "budgets" (an anytime run's schedules at each budget: see anytime_runs).
+CURVES = frozenset({"curve", "sharpness", "loss", "budgets"})
 DEAD_ACC = 0.15  # ten classes: chance is 0.1; a run that ends at or below this on validation learned nothing
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -236,7 +239,24 @@ FINETUNE_WAYS = finetune.FORMULAS
 # Chapter 12's full-batch task: gradient descent on a fixed subset, every epoch one step (strategy -> formula).
 FULL_BATCH = {"gradient descent": "w <- w - lr·∇L(w), L the mean cross-entropy over the whole subset: "
                                   "one step per epoch"}
-TASKS = ("classify", "finetune", "full_batch")  # from scratch; chapter 8's fine-tuning; chapter 12's GD
+# Chapter 13's anytime task: one (family, lr, seed) run trains every schedule of the family at every budget
+# of ANYTIME_BUDGETS (epochs), sharing one constant-rate trunk (family -> formula).
+ANYTIME_BUDGETS = (10, 20, 40)
+ANYTIME_COOLDOWNS = (("linear", 0.1), ("linear", 0.2), ("1-sqrt", 0.2))  # (WSD decay, fraction of the budget)
+ANYTIME_MOMENTUM = 0.9
+ANYTIME_PLANNED = {
+    "cosine to 10%": "per step: Cosine(lr, lr/10, max_update=N), N the budget's steps",
+    "linear to 0": "per step: LinearDecay(lr, max_update=N), 0 at step N",
+}
+ANYTIME = {
+    "momentum SGD": "SGD(momentum=0.9), per step: a constant trunk at lr for max(budgets) epochs, checkpointed; "
+                    "for budget T and cooldown (shape, f), branched from the trunk after T(1 - f) epochs: "
+                    "WSD(lr, max_update=N, warmup_steps=0, decay_steps=f·N, decay=shape) to 0; and for each "
+                    "budget a run planned for it from step 0 (cosine to 10%, linear to 0)",
+    "schedule-free SGD": "SGDScheduleFree(lr, momentum=0.9, warmup_steps=0), one run of max(budgets) epochs, "
+                         "evaluated at the average x after each budget",
+}
+TASKS = ("classify", "finetune", "full_batch", "anytime")  # + chapter 13's branched budgets
 SCHEDULES = ("constant", "square root", "factor", "multi-factor", "cosine", "warmup + cosine", "plateau",
              "one-cycle")  # the shapes of chapters 3-7, all plain SGD
 
@@ -283,7 +303,7 @@ class Sweep:
             raise ValueError(f"sweep {self.name!r}: strategies must name at least one strategy")
         for name, grid in self.strategies:
             check_choice("strategy", name, tuple({"classify": STRATEGIES, "finetune": FINETUNE_WAYS,
-                                                  "full_batch": FULL_BATCH}[self.task]))
+                                                  "full_batch": FULL_BATCH, "anytime": ANYTIME}[self.task]))
             if len(grid) < 1:
                 raise ValueError(f"sweep {self.name!r}: the grid of {name!r} is empty")
             for lr in grid:
@@ -293,6 +313,9 @@ class Sweep:
         if len(set(self.seeds)) != len(self.seeds) or not self.seeds:
             raise ValueError(f"sweep {self.name!r}: seeds must be distinct and at least one, got {self.seeds}")
         check_int("num_epochs", self.num_epochs, minimum=1)
+        if self.task == "anytime" and self.num_epochs != max(ANYTIME_BUDGETS):
+            raise ValueError(f"sweep {self.name!r}: an anytime sweep trains for its largest budget, "
+                             f"num_epochs={max(ANYTIME_BUDGETS)}, got {self.num_epochs}")
 
     @property
     def grids(self) -> dict:
@@ -309,6 +332,8 @@ class Sweep:
             return self
         quick = dict(seeds=tuple(self.seeds[:p.num_seeds]), num_epochs=p.num_epochs, valid=p.valid, limit=p.limit,
                      sharpness=min(self.sharpness, 256))
+        if self.task == "anytime":  # the budgets are the experiment: the same epochs of far fewer steps
+            quick["num_epochs"] = self.num_epochs
         if self.task == "full_batch":  # steps, not epochs: a fiftieth of them, on 256 images
             every = self.sharpness_every and max(1, self.sharpness_every // 10)
             quick |= dict(num_epochs=max(p.num_epochs, self.num_epochs // 50), batch_size=min(self.batch_size, 256),
@@ -331,6 +356,10 @@ class Sweep:
         if self.task == "full_batch":
             out["task"] = dict(name="full_batch", subset=f"the first {self.batch_size} training images",
                                steps=self.num_epochs, loss="before every step and after the last (field loss)")
+        if self.task == "anytime":
+            out["task"] = dict(name="anytime", budgets=list(ANYTIME_BUDGETS),
+                               cooldowns=[list(c) for c in ANYTIME_COOLDOWNS], planned=dict(ANYTIME_PLANNED),
+                               evaluation="valid_acc after every epoch; test_acc at each budget's end")
         if self.task == "finetune":  # the task's own constants (a classify definition holds none)
             out["task"] = dict(name="finetune", old_classes=list(finetune.OLD_CLASSES),
                                new_classes=list(finetune.NEW_CLASSES), per_class=finetune.PER_CLASS,
@@ -343,7 +372,7 @@ class Sweep:
 def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
     """A strategy's entry in a definition; ``optimizer`` only where it is not the sweep's plain SGD."""
     if task != "classify":
-        return dict(formula={"finetune": FINETUNE_WAYS, "full_batch": FULL_BATCH}[task][name],
+        return dict(formula={"finetune": FINETUNE_WAYS, "full_batch": FULL_BATCH, "anytime": ANYTIME}[task][name],
                     grid=[float(lr) for lr in grid])
     strategy = STRATEGIES[name]
     entry = dict(formula=strategy.formula, grid=[float(lr) for lr in grid])
@@ -354,6 +383,7 @@ def _strategy_definition(name: str, grid, task: str = "classify") -> dict:
 GRID = (0.1, 0.2, 0.4, 0.8)
 EOS_RATES = (0.01, 0.02, 0.04, 0.08)  # chapter 12's full-batch rates: 2/lr from 200 down to 25
 SHARPNESS_BATCHES, SHARPNESS_SGD_RATES = (64, 256, 1024), (0.02, 0.05, 0.1, 0.2)
+ANYTIME_RATES, ANYTIME_FREE_RATES = (0.01, 0.02, 0.04, 0.08, 0.16), (0.1, 0.2, 0.4, 0.8, 1.6)
 
 SWEEPS = {
     "schedules": Sweep(
@@ -417,6 +447,14 @@ SWEEPS = {
         name="sharpness_lenet", title="LeNet's sharpness in runs that die and runs that live (chapter 12)",
         net="lenet", strategies=(("constant", (0.4, 0.8)), ("cosine", (0.8,)), ("warmup + cosine", (0.8,))),
         seeds=(0, 1, 2, 3, 4), num_epochs=10, sharpness=512),
+    # Chapter 13: the MLP with momentum SGD, one constant trunk of 40 epochs serving the budgets 10, 20
+    # and 40 through branched cooldowns, against cosine and linear decay planned for each budget, and
+    # schedule-free SGD (its rate scale about ten times momentum SGD's: its z-step has no 1/(1 - β)).
+    "anytime": Sweep(
+        name="anytime", title="one constant run, many budgets: branched cooldowns against planned schedules and "
+        "schedule-free SGD (chapter 13)", net="mlp", task="anytime",
+        strategies=(("momentum SGD", ANYTIME_RATES), ("schedule-free SGD", ANYTIME_FREE_RATES)),
+        seeds=(0, 1, 2, 3, 4), num_epochs=max(ANYTIME_BUDGETS)),
 }
 
 
@@ -484,6 +522,8 @@ def run_one(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) -> dict:
         return _run_finetune(sweep, strategy, lr, seed, loaders)
     if sweep.task == "full_batch":
         return _run_full_batch(sweep, strategy, lr, seed, loaders)
+    if sweep.task == "anytime":
+        return _run_anytime(sweep, strategy, lr, seed, loaders)
     check_choice("strategy", strategy, tuple(STRATEGIES))
     from .data import TensorLoader
     from .metrics import evaluate_accuracy
@@ -568,6 +608,121 @@ def _run_full_batch(sweep: Sweep, strategy: str, lr: float, seed: int, loaders) 
                   train_loss=run["loss"][-1] if not diverged else nan, seconds=seconds)
     record["dead"] = is_dead(record)
     return {k: record[k] for k in FIELDS} | dict(loss=run["loss"], sharpness=run["sharpness"])
+
+
+def anytime_schedules(family: str, lr: float, budget: int, steps_per_epoch: int) -> dict:
+    """The schedules of ``family`` at ``budget`` epochs: name -> ``(schedule t -> lr per step, branch epoch)``.
+
+    ``branch epoch`` is the trunk's epoch a cooldown branches from (None:
+    trained from step 0). ``"constant"`` is the trunk itself, read at the
+    budget; schedule-free SGD has the one entry ``"schedule-free"``.
+    """
+    from .schedules import WSD, LinearDecay
+
+    check_choice("family", family, tuple(ANYTIME))
+    check_rate("lr", lr, positive=True)
+    check_int("budget", budget, minimum=1)
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    if family == "schedule-free SGD":
+        return {"schedule-free": (Constant(lr), None)}
+    N = budget * steps_per_epoch
+    out = {"constant": (Constant(lr), None)}
+    for decay, f in ANYTIME_COOLDOWNS:
+        epochs = round(f * budget)
+        if abs(epochs - f * budget) > 1e-9:
+            raise ValueError(f"a cooldown of {f:.0%} of {budget} epochs is not a whole number of epochs")
+        out[f"WSD {decay} {f:.0%}"] = (WSD(lr, N, warmup_steps=0, decay_steps=epochs * steps_per_epoch,
+                                           decay=decay), budget - epochs)
+    out["cosine to 10%"] = (Cosine(lr, lr / 10, max_update=N), None)
+    out["linear to 0"] = (LinearDecay(lr, N), None)
+    return out
+
+
+def _run_anytime(sweep: Sweep, family: str, lr: float, seed: int, loaders) -> dict:
+    """Chapter 13's run: every schedule of ``family`` at every budget, the cooldowns branched from one trunk."""
+    import tempfile
+
+    from .metrics import evaluate_accuracy
+    from .training import fit
+
+    check_choice("strategy", family, tuple(ANYTIME))
+    train_iter, valid_iter, test_iter = loaders
+    n = len(train_iter)
+
+    def optimizer(params):
+        if family == "schedule-free SGD":
+            from schedulefree import SGDScheduleFree
+            return SGDScheduleFree(params, lr=lr, momentum=ANYTIME_MOMENTUM, warmup_steps=0)
+        return torch.optim.SGD(params, lr=lr, momentum=ANYTIME_MOMENTUM)
+
+    def train(schedule, num_epochs, test_at, **kw):
+        """One fit; the test accuracy only at the steps of ``test_at`` (a budget's end)."""
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a diverged run is recorded as dead
+            h = fit(NETS[sweep.net](seed=seed), train_iter, None, valid_iter=valid_iter, num_epochs=num_epochs,
+                    optimizer=optimizer, scheduler=schedule, interval="step", seed=seed, animate=False,
+                    progress=False, channels_last=sweep.channels_last,
+                    track={"test_acc": ([T * n for T in test_at], lambda net: evaluate_accuracy(net, test_iter))},
+                    **kw)
+        return h, time.perf_counter() - t0
+
+    def sub(name, T, h, seconds):
+        """The record of schedule ``name`` at budget ``T`` from a History that reached epoch T (else dead)."""
+        nan = float("nan")
+        reached = h is not None and h.num_epochs >= T and not (h.diverged and h.diverged[0] < T)
+        tests = dict(h.tracked.get("test_acc", [])) if h is not None else {}
+        record = dict(schedule=name, budget=T, valid_acc=h.valid_acc[T - 1] if reached else nan,
+                      test_acc=tests.get(T * n, nan) if reached else nan,
+                      train_loss=h.train_loss[T - 1] if reached else nan, seconds=seconds,
+                      valid_curve=list(h.valid_acc[:T]) if h is not None else [])
+        record["dead"] = is_dead(record)
+        return record
+
+    T_max = sweep.num_epochs
+    budgets = [T for T in ANYTIME_BUDGETS if T <= T_max]
+    start = time.perf_counter()
+    subs = []
+    with tempfile.TemporaryDirectory(prefix="lrcourse-anytime-") as folder:
+        trunk_path = Path(folder) / "trunk-{epoch}.pt"
+        trunk, seconds = train(Constant(lr), T_max, budgets,
+                               checkpoint=trunk_path if family == "momentum SGD" else None)
+        trunk_name = "schedule-free" if family == "schedule-free SGD" else "constant"
+        subs += [sub(trunk_name, T, trunk, seconds * T / T_max) for T in budgets]
+        for T in budgets:
+            for name, (schedule, at) in anytime_schedules(family, lr, T, n).items():
+                if name in ("constant", "schedule-free"):
+                    continue
+                if at is None:
+                    h, seconds = train(schedule, T, [T])
+                else:
+                    branch = Path(str(trunk_path).replace("{epoch}", str(at)))
+                    h, seconds = train(schedule, T, [T], branch=branch) if branch.is_file() else (None, 0.0)
+                subs.append(sub(name, T, h, seconds))
+    main = next(s for s in subs if s["schedule"] == trunk_name and s["budget"] == T_max)
+    record = dict(strategy=family, seed=seed, lr=float(lr), valid_acc=main["valid_acc"],
+                  test_acc=main["test_acc"], train_loss=main["train_loss"], dead=main["dead"],
+                  seconds=time.perf_counter() - start)
+    return {k: record[k] for k in FIELDS} | dict(budgets=subs)
+
+
+def anytime_runs(runs) -> list[dict]:
+    """An anytime sweep's runs as one record per (schedule and budget, lr, seed): what compare judges.
+
+    Each record's ``strategy`` is ``"<schedule>, <T> epochs"`` (e.g.
+    ``"WSD 1-sqrt 20%, 20 epochs"``), with its own ``valid_acc``, ``test_acc``,
+    ``train_loss``, ``dead`` and ``seconds`` (a branch's own, the trunk's
+    epochs not counted), plus ``schedule``, ``budget`` and ``valid_curve``.
+    """
+    out = []
+    for record in runs:
+        if not isinstance(record, dict) or "budgets" not in record:
+            raise ValueError(f"runs must be an anytime sweep's records (each with 'budgets'), got {record!r}")
+        for s in record["budgets"]:
+            out.append(dict(strategy=f"{s['schedule']}, {s['budget']} epochs", seed=record["seed"],
+                            lr=record["lr"], **{k: s[k] for k in ("valid_acc", "test_acc", "train_loss", "dead",
+                                                                  "seconds", "schedule", "budget", "valid_curve")}))
+    return out
 
 
 def to_record(strategy: str, lr: float, seed: int, history, seconds: float = float("nan"),

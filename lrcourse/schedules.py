@@ -16,6 +16,12 @@ check them value by value:
 ``Exponential(lr, gamma)``           ``ExponentialLR(gamma)``
 ``Cosine(lr, final_lr, T)``          ``CosineAnnealingLR(T_max=T, eta_min=final_lr)``, t <= T
 ``OneCycle(max_lr, total_steps)``    ``OneCycleLR(max_lr, total_steps)`` (the rate only)
+``LinearDecay(lr, T, final_lr)``     ``LinearLR(1, final_lr / lr, T)``; ``PolynomialLR(T, 1)`` to 0
+``Polynomial(lr, T, power)``         ``PolynomialLR(total_iters=T, power)``
+``CosineRestarts(lr, T_0, T_mult)``  ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)``
+``Cyclic(lr, max_lr, up, down)``     ``CyclicLR(lr, max_lr, up, down, mode, gamma)`` (the rate only)
+``WSD(lr, T, warmup, decay)``        ``transformers.get_wsd_schedule`` (its closed form; not a dependency)
+``InverseSquareRoot(lr, warmup)``    ``transformers.get_inverse_sqrt_schedule``; the Transformer's "Noam"
 ===================================  =========================================
 
 :func:`lr_values` evaluates any schedule over many ``t`` at once (for plots);
@@ -32,10 +38,11 @@ import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from .checks import check_decay, check_int, check_rate, is_number
+from .checks import check_choice, check_decay, check_int, check_rate, is_number
 
 __all__ = ["Schedule", "Constant", "SquareRoot", "Factor", "MultiFactor", "Step", "Exponential",
-           "Cosine", "Warmup", "OneCycle", "ScheduleLR", "lr_values", "check_t"]
+           "Cosine", "Warmup", "OneCycle", "LinearDecay", "Polynomial", "CosineRestarts", "Cyclic", "WSD",
+           "InverseSquareRoot", "ScheduleLR", "lr_values", "check_t"]
 
 
 # ---------------------------------------------------------------- update counts
@@ -293,6 +300,215 @@ class OneCycle(Schedule):
         rise = self._anneal(initial, self.max_lr, t / peak)
         fall = self._anneal(self.max_lr, final, (np.minimum(t, last) - peak) / (last - peak))
         return np.where(t <= peak, rise, fall)
+
+
+# ---------------------------------------------------------------- schedules for long runs
+
+def _check_at_most(name: str, value: float, ceiling_name: str, ceiling: float, why: str = "") -> float:
+    """``value`` (already a checked rate) must not exceed ``ceiling``, the rate named ``ceiling_name``."""
+    if value > ceiling:
+        raise ValueError(f"{name} must be in [0, {ceiling_name}={ceiling!r}]{why}, got {value!r}")
+    return value
+
+
+class LinearDecay(Schedule):
+    """A straight line from ``base_lr`` at update 0 to ``final_lr`` at ``max_update``, then ``final_lr``::
+
+        lr(t) = base_lr + (final_lr - base_lr) * min(t, max_update) / max_update
+
+    With ``final_lr = 0`` it is the "decay to zero" of Bergsma et al. (2025).
+    Equals ``LinearLR(start_factor=1, end_factor=final_lr / base_lr,
+    total_iters=max_update)`` and, when ``final_lr = 0``, ``PolynomialLR(
+    total_iters=max_update, power=1)``.
+    """
+
+    def __init__(self, base_lr: float, max_update: int, final_lr: float = 0.0):
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.max_update = check_int("max_update", max_update, minimum=1)
+        self.final_lr = _check_at_most("final_lr", check_rate("final_lr", final_lr), "base_lr", self.base_lr)
+
+    def formula(self, t):
+        return self.base_lr + (self.final_lr - self.base_lr) * (np.minimum(t, self.max_update) / self.max_update)
+
+
+class Polynomial(Schedule):
+    """``lr(t) = base_lr * (1 - min(t, max_update) / max_update) ** power``: 0 from ``max_update`` on.
+
+    ``power = 1`` is :class:`LinearDecay` to zero; ``power = 2`` falls faster
+    early, ``power = 0.5`` later. Equals ``PolynomialLR(total_iters=max_update,
+    power=power)``.
+    """
+
+    def __init__(self, base_lr: float, max_update: int, power: float = 1.0):
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.max_update = check_int("max_update", max_update, minimum=1)
+        if not is_number(power) or not math.isfinite(power) or power <= 0:
+            raise ValueError(f"power must be a finite number > 0, got {power!r}")
+        self.power = float(power)
+
+    def formula(self, t):
+        return self.base_lr * (1.0 - np.minimum(t, self.max_update) / self.max_update) ** self.power
+
+
+class CosineRestarts(Schedule):
+    """SGDR (Loshchilov & Hutter 2017): half a cosine from ``base_lr`` to ``final_lr``, again and again.
+
+    Cycle ``i = 0, 1, ...`` lasts ``T_i = T_0 * T_mult ** i`` updates and starts
+    at ``S_i = T_0 + T_0 T_mult + ... + T_0 T_mult ** (i - 1)``. For ``t`` in
+    cycle ``i``::
+
+        lr(t) = final_lr + (base_lr - final_lr) * (1 + cos(pi * (t - S_i) / T_i)) / 2
+
+    so the rate jumps back to ``base_lr`` at every ``S_i``. Equals
+    ``CosineAnnealingWarmRestarts(T_0, T_mult, eta_min=final_lr)`` at every
+    integer ``t``, whether ``t`` counts epochs or steps.
+    """
+
+    def __init__(self, base_lr: float, T_0: int, T_mult: int = 1, final_lr: float = 0.0):
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.T_0 = check_int("T_0", T_0, minimum=1)
+        self.T_mult = check_int("T_mult", T_mult, minimum=1)
+        self.final_lr = _check_at_most("final_lr", check_rate("final_lr", final_lr), "base_lr", self.base_lr)
+
+    def cycle(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(t - S_i, T_i)`` for each update count: where in its cycle ``t`` is, and the cycle's length."""
+        t = np.asarray(t, dtype=np.int64)
+        if self.T_mult == 1:
+            return t % self.T_0, np.full(t.shape, self.T_0, dtype=np.int64)
+        start = np.zeros(t.shape, dtype=np.int64)
+        length = np.full(t.shape, self.T_0, dtype=np.int64)
+        cap = MAX_T + 1  # a cycle longer than any update count: nothing past it is ever asked
+        later = t - start >= length
+        while later.any():  # at most ~62 passes: the cycles grow geometrically
+            start = np.where(later, start + length, start)
+            grown = np.where(length > cap // self.T_mult, cap, length * np.where(later, self.T_mult, 1))
+            length = np.where(later, grown, length)
+            later = t - start >= length
+        return t - start, length
+
+    def formula(self, t):
+        into, length = self.cycle(t)
+        return self.final_lr + (self.base_lr - self.final_lr) * (1 + np.cos(np.pi * into / length)) / 2
+
+
+class Cyclic(Schedule):
+    """Cyclical rates (Smith 2017): up from ``base_lr`` to ``max_lr`` in ``step_size_up`` updates and
+    back down in ``step_size_down`` (``step_size_up`` when None), over and over.
+
+    With ``C = step_size_up + step_size_down``, ``p = t mod C`` and the
+    triangle ``h = p / step_size_up`` while ``p <= step_size_up``, else
+    ``(C - p) / step_size_down``::
+
+        lr(t) = base_lr + (max_lr - base_lr) * h * scale
+
+    ``scale`` = 1 (``'triangular'``), ``1 / 2 ** (t // C)`` (``'triangular2'``:
+    each cycle half as high) or ``gamma ** t`` (``'exp_range'``). Equals the
+    rate of ``CyclicLR(base_lr, max_lr, step_size_up, step_size_down, mode,
+    gamma)``. PyTorch's also cycles the momentum by default
+    (``cycle_momentum=True``: from 0.9 down to 0.8 as the rate rises), even
+    on plain SGD, whose ``momentum=0`` it overwrites; it refuses only an
+    optimizer with neither a momentum nor betas (Adagrad). A schedule only
+    gives the rate.
+    """
+
+    MODES = ("triangular", "triangular2", "exp_range")
+
+    def __init__(self, base_lr: float, max_lr: float, step_size_up: int = 2000, step_size_down: int | None = None,
+                 mode: str = "triangular", gamma: float = 1.0):
+        self.base_lr = check_rate("base_lr", base_lr)
+        self.max_lr = check_rate("max_lr", max_lr)
+        _check_at_most("base_lr", self.base_lr, "max_lr", self.max_lr, " (the bottom of the cycle)")
+        self.step_size_up = check_int("step_size_up", step_size_up, minimum=1)
+        self.step_size_down = check_int("step_size_down", step_size_down, minimum=1, allow_none=True)
+        check_choice("mode", mode, self.MODES)
+        self.mode = mode
+        self.gamma = check_decay("gamma", gamma)
+
+    def formula(self, t):
+        up = self.step_size_up
+        down = up if self.step_size_down is None else self.step_size_down
+        period = up + down
+        p = t % period
+        height = np.where(p <= up, p / up, (period - p) / down)
+        if self.mode == "triangular":
+            scale = 1.0
+        elif self.mode == "triangular2":
+            scale = 0.5 ** (t // period)
+        else:
+            scale = self.gamma ** t
+        return self.base_lr + (self.max_lr - self.base_lr) * height * scale
+
+
+class WSD(Schedule):
+    """Warmup-stable-decay (MiniCPM 2024; Hägele et al. 2024): a warmup, a long constant rate, then a
+    short cooldown that ends at ``final_lr`` at ``max_update``.
+
+    With ``w = warmup_steps``, ``s = max_update - decay_steps`` (where the
+    cooldown starts) and ``f = (t - s) / decay_steps``::
+
+        t < w:                  warmup_begin_lr + (peak_lr - warmup_begin_lr) * t / w
+        w <= t < s:             peak_lr
+        s <= t <= max_update:   final_lr + (peak_lr - final_lr) * c(f)
+        t > max_update:         final_lr
+
+    with the cooldown's shape ``c(f) = 1 - f`` (``'linear'``), ``(1 + cos(pi f)) / 2``
+    (``'cosine'``) or ``1 - sqrt(f)`` (``'1-sqrt'``, Hägele et al.'s best).
+    The constant part does not depend on the budget, so one run at
+    ``peak_lr`` can be branched into a cooldown at any of its checkpoints.
+    Where they overlap (``warmup_begin_lr = final_lr = min_lr_ratio *
+    peak_lr``, ``decay_steps = num_decay_steps``) it equals ``peak_lr`` times
+    the multiplier of ``transformers.get_wsd_schedule``.
+    """
+
+    DECAYS = ("linear", "cosine", "1-sqrt")
+
+    def __init__(self, peak_lr: float, max_update: int, warmup_steps: int, decay_steps: int,
+                 decay: str = "linear", final_lr: float = 0.0, warmup_begin_lr: float = 0.0):
+        self.peak_lr = check_rate("peak_lr", peak_lr)
+        self.max_update = check_int("max_update", max_update, minimum=1)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=0)
+        self.decay_steps = check_int("decay_steps", decay_steps, minimum=1)
+        if self.warmup_steps + self.decay_steps > self.max_update:
+            raise ValueError(f"warmup_steps + decay_steps must be <= max_update={max_update!r}, "
+                             f"got {warmup_steps!r} + {decay_steps!r}")
+        check_choice("decay", decay, self.DECAYS)
+        self.decay = decay
+        self.final_lr = _check_at_most("final_lr", check_rate("final_lr", final_lr), "peak_lr", self.peak_lr)
+        self.warmup_begin_lr = _check_at_most("warmup_begin_lr", check_rate("warmup_begin_lr", warmup_begin_lr),
+                                              "peak_lr", self.peak_lr)
+
+    def formula(self, t):
+        w, s = self.warmup_steps, self.max_update - self.decay_steps
+        warm = self.warmup_begin_lr + (self.peak_lr - self.warmup_begin_lr) * t / max(w, 1)
+        f = np.clip((t - s) / self.decay_steps, 0.0, 1.0)
+        if self.decay == "linear":
+            c = 1.0 - f
+        elif self.decay == "cosine":
+            c = (1.0 + np.cos(np.pi * f)) / 2
+        else:
+            c = 1.0 - np.sqrt(f)
+        return np.where(t < w, warm, np.where(t < s, self.peak_lr, self.final_lr + (self.peak_lr - self.final_lr) * c))
+
+
+class InverseSquareRoot(Schedule):
+    """A linear warmup to ``peak_lr`` at ``warmup_steps``, then ``1/sqrt(t)``::
+
+        t < w:   peak_lr * t / w
+        t >= w:  peak_lr * sqrt(w / t)
+
+    The rate of the Transformer (Vaswani et al. 2017, "Noam"):
+    ``d_model ** -0.5 * min(t ** -0.5, t * w ** -1.5)`` is this with
+    ``peak_lr = (d_model * w) ** -0.5``. Equals ``peak_lr`` times the
+    multiplier of ``transformers.get_inverse_sqrt_schedule(num_warmup_steps=w)``.
+    """
+
+    def __init__(self, peak_lr: float, warmup_steps: int):
+        self.peak_lr = check_rate("peak_lr", peak_lr)
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, minimum=1)
+
+    def formula(self, t):
+        w = self.warmup_steps
+        return np.where(t < w, self.peak_lr * t / w, self.peak_lr * np.sqrt(w / np.maximum(t, w)))
 
 
 # ---------------------------------------------------------------- many t at once

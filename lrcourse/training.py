@@ -28,6 +28,17 @@ a schedule ``t -> lr``        group 0's rate is set to ``schedule(t)`` before
                               warns: it spends the test set on a decision.
 factory ``optimizer -> s``    called once with fit's optimizer; then as above.
 ============================  ==============================================
+
+Schedule-free optimizers (the ``schedulefree`` package: ``SGDScheduleFree``,
+``AdamWScheduleFree``, ...) keep two points: ``y``, where gradients are taken,
+and ``x``, the average of the iterates, which is the model to evaluate and
+keep. Their ``optimizer.train()`` puts ``y`` into the net's parameters and
+``optimizer.eval()`` puts ``x``. ``fit`` calls them (for any optimizer that
+has both methods): ``train()`` before every epoch's first step, ``eval()``
+before every evaluation, ``track`` measurement and checkpoint, and when it
+returns, so the net ``fit`` hands back holds ``x``. Their BatchNorm
+statistics would need recomputing at ``x``: the book's nets have no
+BatchNorm, and ``fit`` warns for a net that has.
 """
 from __future__ import annotations
 
@@ -39,6 +50,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -46,7 +58,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, read_history, save_checkpoint
 from .checks import (check_batches, check_choice, check_device, check_flag, check_int, check_loss, check_path,
                      check_rate, check_seed)
 from .config import is_headless, kernel_shell, seed_everything, try_gpu
@@ -77,6 +89,9 @@ class History:
     the optimizer steps of a full epoch (the loader's batches).
     ``tracked``: what ``fit(track=...)`` measured during training, name ->
     ``[[step, value], ...]`` with ``step`` the optimizer steps done.
+    ``branched``: ``(epoch, step)`` where a run started with
+    ``fit(branch=...)`` left its trunk (the epochs before came from the
+    checkpoint), else ``None``.
     """
 
     train_loss: list = field(default_factory=list)
@@ -92,6 +107,7 @@ class History:
     steps_per_epoch: int = 0
     interrupted: tuple | None = None
     tracked: dict = field(default_factory=dict)
+    branched: tuple | None = None
 
     @property
     def num_epochs(self) -> int:
@@ -117,7 +133,7 @@ class History:
     def from_dict(cls, data: dict) -> "History":
         """The inverse of :meth:`to_dict`."""
         fields = dict(data)
-        for name in ("diverged", "interrupted"):
+        for name in ("diverged", "interrupted", "branched"):
             if fields.get(name) is not None:
                 fields[name] = tuple(fields[name])
         return cls(**fields)
@@ -149,6 +165,34 @@ def _is_schedule(scheduler) -> bool:
     except (TypeError, AttributeError, ValueError):  # a factory given an int, not an optimizer
         return False
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def has_modes(optimizer) -> bool:
+    """Whether ``optimizer`` has ``train()`` and ``eval()`` (schedule-free optimizers), which ``fit`` calls."""
+    return callable(getattr(optimizer, "train", None)) and callable(getattr(optimizer, "eval", None))
+
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def _check_modes(net: nn.Module, optimizer: Optimizer) -> None:
+    """A schedule-free optimizer's own warmup is refused; BatchNorm under one warns."""
+    if not has_modes(optimizer):
+        return
+    for i, group in enumerate(optimizer.param_groups):
+        warmup = group.get("warmup_steps", 0)
+        if warmup:
+            raise ValueError(f"the optimizer's group {i} has warmup_steps={warmup!r}: it warms the rate inside "
+                             "step(), where fit cannot see it, so History.step_lr would not be the rate applied. "
+                             "Give warmup_steps=0 and a warmup schedule to fit instead, e.g. "
+                             "scheduler=Warmup(Constant(lr), warmup_steps), interval='step'")
+    norms = [type(m).__name__ for m in net.modules() if isinstance(m, BATCH_NORMS)]
+    if norms:
+        warnings.warn(f"net has {norms[0]} layers and {type(optimizer).__name__} evaluates at the averaged "
+                      "weights x, while the running statistics were gathered at the training point y: "
+                      "recompute them at x before trusting the evaluation (a few training batches through "
+                      "the net in train mode, under torch.no_grad(), with the optimizer in eval mode)",
+                      UserWarning, stacklevel=4)
 
 
 def _make_optimizer(net: nn.Module, lr, optimizer, schedule) -> Optimizer:
@@ -473,7 +517,7 @@ class _HoldInterrupt:
 def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: int, lr=None,
         optimizer=None, scheduler=None, interval: str = "epoch", loss=None, device=None,
         animate: bool = True, progress: bool = True, seed: int | None = None, monitor: str | None = None,
-        channels_last: bool = True, checkpoint=None, resume=None, track=None) -> History:
+        channels_last: bool = True, checkpoint=None, resume=None, branch=None, track=None) -> History:
     """Train ``net`` for ``num_epochs`` on ``train_iter``, evaluating on ``valid_iter`` and ``test_iter`` after each.
 
     ``valid_iter``: a validation split (``load_fashion_mnist(..., valid=N)``),
@@ -507,7 +551,21 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
     the run that wrote it, and ends exactly as that run would have (on a CPU
     bit for bit, the History's ``epoch_time`` aside). ``num_epochs`` counts
     all epochs, the resumed ones included; ``seed`` is not needed (the
-    checkpoint's generators and loader order replace it).
+    checkpoint's generators and loader order replace it). A ``checkpoint``
+    path holding ``{epoch}`` keeps one file per epoch (``"trunk-{epoch}.pt"``
+    writes ``trunk-1.pt``, ``trunk-2.pt``, ...); ``resume=True`` then goes on
+    from the latest.
+
+    ``branch``: a checkpoint path to branch from: the run starts where that
+    checkpoint's run stood (weights, optimizer state such as momentum,
+    generators, loader order, History) and goes on with *this* call's
+    ``scheduler``, which must be a schedule ``t -> lr`` (or None: the rate
+    stays where the checkpoint left it), evaluated at the whole run's ``t``
+    (epochs or steps counted from the trunk's start). So a cooldown branched
+    from a constant-rate trunk at step ``s`` is ``WSD(peak, s + d, warmup,
+    d)``, and the run ends exactly as one trained from scratch on that
+    schedule would (on a CPU bit for bit). The file is only read;
+    ``History.branched`` records where the branch began. Not with ``resume``.
 
     ``track``: what to measure during training, ``{name: (when, fn)}``.
     ``fn(net)`` returns a number; it is called after optimizer step ``k``
@@ -543,7 +601,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
         run = _Run(net, train_iter, valid_iter, test_iter, num_epochs=num_epochs, lr=lr, optimizer=optimizer,
                    scheduler=scheduler, interval=interval, loss=loss, device=device, animate=animate,
                    progress=progress, seed=seed, monitor=monitor, channels_last=channels_last,
-                   checkpoint=checkpoint, resume=resume, track=track)
+                   checkpoint=checkpoint, resume=resume, branch=branch, track=track)
     except Exception as err:
         distributed.agree(err)  # every rank raises, none waits in a collective
         raise
@@ -562,6 +620,7 @@ def fit(net: nn.Module, train_iter, test_iter, *, valid_iter=None, num_epochs: i
                 if history.diverged:
                     break
                 metrics = dict(train_loss=train_loss, train_acc=train_acc)
+                run.eval_mode()  # a schedule-free optimizer's averaged weights: evaluated and saved
                 for split, data_iter in (("valid", valid_iter), ("test", test_iter)):
                     if data_iter is not None:
                         metrics[f"{split}_loss"], metrics[f"{split}_acc"] = run.evaluate(data_iter)
@@ -587,6 +646,7 @@ def train_epoch(run: "_Run", epoch: int, held: "_HoldInterrupt") -> tuple[float,
     net, optimizer, driver, loss, device = run.net, run.optimizer, run.driver, run.loss, run.device
     group0 = optimizer.param_groups[0]
     net.train()
+    run.train_mode()
     sums = Accumulator(3)  # loss * batch size, correct predictions, examples
     lrs, num_batches = [], len(run.train_iter)
     for i, (X, y) in enumerate(run.batches(epoch)):
@@ -629,7 +689,7 @@ class _Run:
 
     def __init__(self, net, train_iter, valid_iter, test_iter, *, num_epochs, lr, optimizer, scheduler,
                  interval, loss, device, animate, progress, seed, monitor, channels_last, checkpoint,
-                 resume, track=None):
+                 resume, branch=None, track=None):
         check_int("num_epochs", num_epochs, minimum=1)
         if interval not in INTERVALS:
             raise ValueError(f"interval must be 'epoch' or 'step', got {interval!r}")
@@ -656,8 +716,9 @@ class _Run:
         for name, flag in (("animate", animate), ("progress", progress), ("channels_last", channels_last)):
             check_flag(name, flag)
         self.checkpoint = check_path("checkpoint", checkpoint) if checkpoint is not None else None
-        resume = self._resume_path(resume)
+        resume = self._resume_path(resume, num_epochs)
         schedule = scheduler if _is_schedule(scheduler) else None
+        branch = self._branch_path(branch, resume, scheduler, schedule, num_epochs)
         self.world, self.rank = distributed.world_size(), distributed.rank()
         if distributed.is_distributed():
             device = self._parallel_device(device, train_iter)
@@ -668,6 +729,8 @@ class _Run:
         net.to(self.device, memory_format=torch.channels_last) if channels_last else net.to(self.device)
         self.net, self.train_iter, self.num_epochs = net, train_iter, num_epochs
         self.optimizer = _make_optimizer(net, lr, optimizer, schedule)
+        _check_modes(net, self.optimizer)
+        self.modes = has_modes(self.optimizer)
         self.driver = _make_driver(scheduler, self.optimizer, interval, monitor, schedule,
                                    valid_iter is not None)
         self.loss = loss if loss is not None else nn.CrossEntropyLoss()
@@ -677,6 +740,12 @@ class _Run:
             saved = load_checkpoint(resume, net=distributed.unwrap(net), optimizer=self.optimizer,
                                     scheduler=self.scheduler, loader=train_iter, world_size=self.world)
             self.history, self.step = History.from_dict(saved["history"]), saved["step"]
+        elif branch is not None:
+            saved = load_checkpoint(branch, net=distributed.unwrap(net), optimizer=self.optimizer,
+                                    scheduler=None, loader=train_iter, world_size=self.world,
+                                    with_scheduler=False, name="branch")
+            self.history, self.step = History.from_dict(saved["history"]), saved["step"]
+            self.history.branched = (self.history.num_epochs, self.step)
         elif seed is not None:
             seed_everything(seed)
             if hasattr(train_iter, "reseed"):
@@ -763,10 +832,18 @@ class _Run:
         total, correct, n = distributed.reduce_floats(*evaluate_sums(self.inner, batches, self.loss, self.device))
         return total / n, correct / n
 
-    def _resume_path(self, resume):
+    def checkpoint_file(self, epoch: int):
+        """Where the checkpoint after ``epoch`` finished epochs goes: ``checkpoint`` with ``{epoch}`` filled."""
+        text = str(self.checkpoint)
+        return Path(text.replace("{epoch}", str(epoch))) if "{epoch}" in text else self.checkpoint
+
+    def _resume_path(self, resume, num_epochs: int):
         if resume is True:
             if self.checkpoint is None:
                 raise ValueError("resume=True resumes from checkpoint's path: give checkpoint too")
+            if "{epoch}" in str(self.checkpoint):  # the latest of the files kept per epoch
+                found = [self.checkpoint_file(e) for e in range(num_epochs, 0, -1)]
+                return next((f for f in found if f.is_file()), None)
             return self.checkpoint if self.checkpoint.is_file() else None
         if resume is None or resume is False:
             return None
@@ -774,6 +851,27 @@ class _Run:
         if not resume.is_file():
             raise FileNotFoundError(f"resume: no checkpoint at {resume}")
         return resume
+
+    def _branch_path(self, branch, resume, scheduler, schedule, num_epochs: int):
+        if branch is None:
+            return None
+        branch = check_path("branch", branch)
+        if resume is not None:
+            raise ValueError("give resume or branch, not both: resume goes on with the same schedule, branch "
+                             "with a new one")
+        if scheduler is not None and schedule is None:
+            raise ValueError("branch needs scheduler to be a schedule t -> lr (lrcourse.schedules) or None; a "
+                             f"{type(scheduler).__name__} would start its own count afresh at the branch")
+        saved = History.from_dict(read_history(branch)[0])
+        if saved.diverged or saved.num_epochs >= num_epochs:
+            why = f"diverged at {saved.diverged}" if saved.diverged else \
+                f"holds {plural(saved.num_epochs, 'finished epoch')}"
+            raise ValueError(f"branch: the checkpoint {branch} {why}, so num_epochs={num_epochs} leaves nothing "
+                             "to train (num_epochs counts the trunk's epochs too)")
+        if self.checkpoint is not None and "{epoch}" not in str(self.checkpoint) \
+                and self.checkpoint.resolve() == branch.resolve():
+            raise ValueError(f"checkpoint must not be branch ({branch}): the branch would overwrite its trunk")
+        return branch
 
     def show_progress(self, epoch: int, done: int, train_loss: float, train_acc: float) -> None:
         """The bar, and a point of the live plot, ``done`` batches into ``epoch``."""
@@ -788,6 +886,7 @@ class _Run:
         step, net = self.step, self.inner
         for name, (when, fn) in self.track.items():
             if (step % when == 0) if isinstance(when, int) else step in when:
+                self.eval_mode()
                 value = fn(net)
                 if isinstance(value, torch.Tensor) and value.numel() == 1:
                     value = value.item()
@@ -797,6 +896,7 @@ class _Run:
                     value = distributed.reduce_floats(value if self.rank == 0 else 0.0)[0]
                 self.history.tracked.setdefault(name, []).append([step, float(value)])
                 net.train()
+                self.train_mode()
                 self.optimizer.zero_grad(set_to_none=True)
 
     def diverged(self, epoch: int, lrs: list) -> None:
@@ -816,10 +916,11 @@ class _Run:
             seconds = distributed.reduce_floats(seconds, op="max")[0]  # the slowest rank's
         history.epoch_time.append(seconds)
         if self.checkpoint is not None:
+            self.eval_mode()
             failed = None
             try:
                 if self.rank == 0:
-                    save_checkpoint(self.checkpoint, net=self.inner, optimizer=self.optimizer,
+                    save_checkpoint(self.checkpoint_file(history.num_epochs), net=self.inner, optimizer=self.optimizer,
                                     scheduler=self.scheduler, history=history, step=self.step,
                                     loader=self.train_iter, world_size=self.world)
             except Exception as err:
@@ -833,7 +934,8 @@ class _Run:
     def interrupted(self, epoch: int) -> "TrainingInterrupted":
         history = self.history
         history.interrupted = (epoch, self.step)
-        saved = f"; the checkpoint {self.checkpoint} holds them" if self.checkpoint and history.num_epochs else ""
+        saved = f"; the checkpoint {self.checkpoint_file(history.num_epochs)} holds them" \
+            if self.checkpoint and history.num_epochs else ""
         return TrainingInterrupted(
             f"fit stopped at epoch {epoch}, step {self.step}: the History of the {history.num_epochs} "
             f"finished epochs is the exception's .history and lrcourse.last_history(){saved}", history)
@@ -849,7 +951,18 @@ class _Run:
         explained.__cause__ = err
         return explained
 
+    def train_mode(self) -> None:
+        """``optimizer.train()`` where it has one (schedule-free: the parameters become y)."""
+        if self.modes:
+            self.optimizer.train()
+
+    def eval_mode(self) -> None:
+        """``optimizer.eval()`` where it has one (schedule-free: the parameters become the average x)."""
+        if self.modes:
+            self.optimizer.eval()
+
     def close(self) -> None:
+        self.eval_mode()  # the net fit returns holds a schedule-free optimizer's averaged weights
         self.bar.close()
         if self.animator:
             self.animator.flush()

@@ -16,7 +16,8 @@ from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau, StepLR
 from lrcourse import plotting, training
 from lrcourse import CheckpointError, History, TensorLoader, TrainingInterrupted, fit, last_history, lenet
 from lrcourse.checkpoint import FORMAT
-from lrcourse.schedules import Cosine, Warmup
+from lrcourse.schedules import Constant, Cosine, Warmup
+from schedulefree import SGDScheduleFree
 from tiny import make_data, make_net
 
 NUM_EPOCHS = 5
@@ -49,6 +50,9 @@ SCHEDULES = {
                                         optimizer=momentum),
     "OneCycleLR per step": dict(scheduler=lambda opt: OneCycleLR(opt, 0.1, total_steps=15), interval="step",
                                 optimizer=momentum),
+    # the checkpoint holds the averaged weights x (eval mode); resuming puts y back (train mode)
+    "schedule-free SGD, warmup per step": dict(scheduler=Warmup(Constant(0.05), 5), interval="step",
+                                               optimizer=lambda params: SGDScheduleFree(params, lr=0.05)),
 }
 
 

@@ -23,14 +23,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from matplotlib.patches import StepPatch
 from torch import nn
-from torch.optim.lr_scheduler import (CosineAnnealingLR, ExponentialLR, LambdaLR, LinearLR,
-                                      MultiStepLR, OneCycleLR, SequentialLR, StepLR)
+from torch.optim.lr_scheduler import (CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
+                                      LambdaLR, LinearLR, MultiStepLR, OneCycleLR, PolynomialLR, SequentialLR,
+                                      StepLR)
 
 import tiny
 from lrcourse import plot_schedules
 from lrcourse.plotting import PNGFigure
-from lrcourse.schedules import (Constant, Cosine, Exponential, Factor, MultiFactor, OneCycle,
-                                Schedule, ScheduleLR, SquareRoot, Step, Warmup, check_t, lr_values)
+from lrcourse.schedules import (WSD, Constant, Cosine, CosineRestarts, Cyclic, Exponential, Factor,
+                                InverseSquareRoot, LinearDecay, MultiFactor, OneCycle, Polynomial, Schedule,
+                                ScheduleLR, SquareRoot, Step, Warmup, check_t, lr_values)
 
 REL = 1e-9  # see the module docstring
 TORCH = settings(max_examples=60, deadline=None)   # each example runs 200-400 PyTorch steps
@@ -188,6 +190,181 @@ def test_onecycle_shape():
     assert lin(25) == pytest.approx(0.1 + 0.9 * 25 / 50)
 
 
+# ------------------------------------------------------------ schedules for long runs against PyTorch
+
+@TORCH
+@given(base_lr=base_lrs, final_frac=fractions, max_update=st.integers(1, 300))
+def test_linear_decay_matches_linearlr(base_lr, final_frac, max_update):
+    final_lr = base_lr * final_frac
+    n = max_update + 30
+    ours = LinearDecay(base_lr, max_update, final_lr).values(range(n))
+    theirs = torch_rates(lambda opt: LinearLR(opt, start_factor=1.0, end_factor=final_frac, total_iters=max_update),
+                         n, base_lr)
+    assert_close(ours, theirs, base_lr)
+
+
+@TORCH
+@given(base_lr=base_lrs, max_update=st.integers(1, 300))
+def test_linear_decay_to_zero_matches_polynomiallr_of_power_1(base_lr, max_update):
+    n = max_update + 30
+    theirs = torch_rates(lambda opt: PolynomialLR(opt, total_iters=max_update, power=1.0), n, base_lr)
+    assert_close(LinearDecay(base_lr, max_update).values(range(n)), theirs, base_lr)
+
+
+@TORCH
+@given(base_lr=base_lrs, max_update=st.integers(1, 300), power=st.floats(0.1, 4.0))
+def test_polynomial_matches_polynomiallr(base_lr, max_update, power):
+    n = max_update + 30
+    theirs = torch_rates(lambda opt: PolynomialLR(opt, total_iters=max_update, power=power), n, base_lr)
+    assert_close(Polynomial(base_lr, max_update, power).values(range(n)), theirs, base_lr)
+
+
+@TORCH
+@given(base_lr=base_lrs, final_frac=fractions, T_0=st.integers(1, 60), T_mult=st.integers(1, 3), n=num_updates)
+def test_cosine_restarts_matches_cosineannealingwarmrestarts(base_lr, final_frac, T_0, T_mult, n):
+    """Stepped one update at a time (PyTorch's recursion) everywhere; given each epoch (its closed form)
+    everywhere but at some cycle starts, where PyTorch's float logarithm rounds into the cycle before."""
+    final_lr = base_lr * final_frac
+    schedule = CosineRestarts(base_lr, T_0, T_mult, final_lr)
+
+    def make(opt):
+        return CosineAnnealingWarmRestarts(opt, T_0=T_0, T_mult=T_mult, eta_min=final_lr)
+
+    ours = schedule.values(range(n))
+    assert_close(ours, torch_rates(make, n, base_lr), base_lr)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=base_lr)
+    sched = make(opt)
+    at = []
+    for t in range(n):
+        sched.step(t)  # the epoch given: PyTorch finds the cycle from T_0 and T_mult
+        at.append(opt.param_groups[0]["lr"])
+    wrong = {t for t in range(n) if not math.isclose(ours[t], at[t], rel_tol=REL, abs_tol=1e-12 * base_lr)}
+    starts = {t for t in range(n) if schedule.cycle(np.array([t]))[0][0] == 0}
+    assert wrong <= starts
+
+
+def test_cosineannealingwarmrestarts_given_the_epoch_can_miss_a_restart():
+    """PyTorch's closed form takes ``int(log(t / T_0 * (T_mult - 1) + 1, T_mult))``; at t = 121 with
+    T_0 = 1, T_mult = 3 that is log_3(243) = 5 in exact arithmetic and 4.999... in floats, so the rate
+    given the epoch is the end of cycle 4 (0) instead of the start of cycle 5 (the peak). Stepping one
+    update at a time, and CosineRestarts, give the peak."""
+    def rate(step_with_epoch):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+        sched = CosineAnnealingWarmRestarts(opt, T_0=1, T_mult=3)
+        for t in range(1, 122):
+            sched.step(t) if step_with_epoch else sched.step()
+        return opt.param_groups[0]["lr"]
+
+    assert CosineRestarts(1.0, 1, 3)(121) == 1.0 and rate(False) == 1.0
+    assert rate(True) == 0.0
+
+
+@TORCH
+@given(max_lr=base_lrs, base_frac=fractions, up=st.integers(1, 60), down=st.none() | st.integers(1, 60),
+       mode=st.sampled_from(Cyclic.MODES), gamma=st.floats(0.95, 1.0), n=num_updates)
+def test_cyclic_matches_cycliclr(max_lr, base_frac, up, down, mode, gamma, n):
+    base_lr = max_lr * base_frac
+    ours = Cyclic(base_lr, max_lr, up, down, mode, gamma).values(range(n))
+    theirs = torch_rates(lambda opt: CyclicLR(opt, base_lr=base_lr, max_lr=max_lr, step_size_up=up,
+                                              step_size_down=down, mode=mode, gamma=gamma, cycle_momentum=False),
+                         n, base_lr)
+    assert_close(ours, theirs, max_lr)
+
+
+def test_cycliclr_cycles_momentum_even_on_plain_sgd_and_refuses_an_optimizer_without_it():
+    """Why Cyclic says it gives the rate only: by default PyTorch's scheduler also moves the momentum,
+    between 0.9 and 0.8, and SGD always has a momentum entry, so plain SGD (momentum 0) gets momentum."""
+    params = [nn.Parameter(torch.zeros(1))]
+    with pytest.raises(ValueError, match="optimizer must support momentum or beta1"):
+        CyclicLR(torch.optim.Adagrad(params, lr=0.1), base_lr=0.01, max_lr=0.1)
+    opt = torch.optim.SGD(params, lr=0.1)  # momentum=0: plain SGD
+    sched = CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=4)
+    momenta = []
+    for _ in range(8):
+        momenta.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        sched.step()
+    assert max(momenta) == pytest.approx(0.9) and min(momenta) == pytest.approx(0.8)  # max_momentum, base_momentum
+
+
+def transformers_wsd(step, *, num_warmup_steps, num_stable_steps, num_decay_steps, decay_type, min_lr_ratio):
+    """The multiplier of ``transformers.get_wsd_schedule`` (transformers 4.47+, optimization.py), written from
+    its documented formula: a linear warmup from ``min_lr_ratio``, 1, then the decay to ``min_lr_ratio``."""
+    if step < num_warmup_steps:
+        return min_lr_ratio + (1.0 - min_lr_ratio) * step / max(1, num_warmup_steps)
+    if step < num_warmup_steps + num_stable_steps:
+        return 1.0
+    if step < num_warmup_steps + num_stable_steps + num_decay_steps:
+        progress = (step - num_warmup_steps - num_stable_steps) / max(1, num_decay_steps)
+        factor = {"linear": 1.0 - progress, "cosine": 0.5 * (1.0 + math.cos(math.pi * progress)),
+                  "1-sqrt": 1.0 - math.sqrt(progress)}[decay_type]
+        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
+    return min_lr_ratio
+
+
+@PURE
+@given(peak_lr=base_lrs, ratio=fractions, max_update=st.integers(2, 400), decay=st.sampled_from(WSD.DECAYS),
+       data=st.data())
+def test_wsd_matches_transformers_get_wsd_schedule(peak_lr, ratio, max_update, decay, data):
+    w = data.draw(st.integers(0, max_update - 1), label="warmup_steps")
+    d = data.draw(st.integers(1, max_update - w), label="decay_steps")
+    ours = WSD(peak_lr, max_update, w, d, decay, final_lr=peak_lr * ratio, warmup_begin_lr=peak_lr * ratio)
+    theirs = [peak_lr * transformers_wsd(t, num_warmup_steps=w, num_stable_steps=max_update - w - d,
+                                         num_decay_steps=d, decay_type=decay, min_lr_ratio=ratio)
+              for t in range(max_update + 20)]
+    np.testing.assert_allclose(ours.values(range(max_update + 20)), theirs, rtol=1e-12, atol=1e-15 * peak_lr)
+
+
+@PURE
+@given(peak_lr=base_lrs, warmup=st.integers(1, 200), n=num_updates)
+def test_inverse_square_root_is_noam_and_transformers_inverse_sqrt(peak_lr, warmup, n):
+    d_model = (peak_lr ** -2) / warmup  # so that (d_model * warmup) ** -0.5 = peak_lr
+    ours = InverseSquareRoot(peak_lr, warmup).values(range(n))
+    noam = [0.0] + [d_model ** -0.5 * min(t ** -0.5, t * warmup ** -1.5) for t in range(1, n)]
+    hf = [peak_lr * (t / warmup if t < warmup else 1.0 / math.sqrt(t / warmup)) for t in range(n)]
+    np.testing.assert_allclose(ours, noam, rtol=1e-12)
+    np.testing.assert_allclose(ours, hf, rtol=1e-12)
+
+
+@pytest.mark.parametrize("schedule, start, end, at", [
+    (LinearDecay(0.8, 10), 0.8, 0.0, 10),
+    (LinearDecay(0.8, 10, 0.08), 0.8, 0.08, 10),
+    (Polynomial(0.8, 10, 2.0), 0.8, 0.0, 10),
+    (WSD(0.8, 10, 2, 3, "linear", 0.08, 0.02), 0.02, 0.08, 10),
+    (WSD(0.8, 10, 0, 10, "cosine"), 0.8, 0.0, 10),
+    (WSD(0.8, 10, 2, 3, "1-sqrt"), 0.0, 0.0, 10),
+    (InverseSquareRoot(0.8, 4), 0.0, 0.4, 16),
+], ids=lambda v: repr(v) if isinstance(v, Schedule) else None)
+def test_the_start_and_the_end_at_the_stated_update(schedule, start, end, at):
+    """No off-by-one: the start at t = 0, the end exactly at the stated update, and held (or the formula) after."""
+    assert schedule(0) == pytest.approx(start, abs=1e-15)
+    assert schedule(at) == pytest.approx(end, abs=1e-15)
+    assert schedule(at - 1) != pytest.approx(end, abs=1e-15)  # not reached an update early
+
+
+def test_wsd_phases_and_the_cooldown_shapes():
+    """The peak from the end of the warmup to the start of the cooldown; the three shapes halfway down."""
+    for decay, half in (("linear", 0.5), ("cosine", 0.5), ("1-sqrt", 1 - 0.5 ** 0.5)):
+        s = WSD(1.0, 100, 10, 20, decay, final_lr=0.0)
+        assert s(9) < 1.0 and s.values(range(10, 81)).tolist() == [1.0] * 71 and s(81) < 1.0
+        assert s(90) == pytest.approx(half, rel=1e-12) and s(100) == 0.0 and s(10 ** 6) == 0.0
+
+
+def test_cosine_restarts_jumps_back_at_each_cycle_start():
+    s = CosineRestarts(1.0, 3, 2, 0.1)  # cycles of 3, 6, 12, 24 updates start at 0, 3, 9, 21
+    assert [t for t in range(1, 60) if s(t) == 1.0] == [3, 9, 21, 45]
+    assert s(20) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi * 11 / 12)) / 2, rel=1e-14)
+    into, length = s.cycle(np.array([0, 2, 3, 8, 9, 20, 21]))
+    assert into.tolist() == [0, 2, 0, 5, 0, 11, 0] and length.tolist() == [3, 3, 6, 6, 12, 12, 24]
+
+
+def test_cyclic_triangles():
+    s = Cyclic(0.1, 1.0, 4, 2, "triangular2")  # up 4, down 2: a period of 6, each cycle half as high
+    assert s.values([0, 4, 6, 10, 12]).round(12).tolist() == [0.1, 1.0, 0.1, 0.55, 0.1]
+    assert Cyclic(0.1, 1.0, 4).values(range(9)).round(12).tolist() == [0.1, 0.325, 0.55, 0.775, 1.0, 0.775,
+                                                                       0.55, 0.325, 0.1]
+
+
 @PURE
 @given(base_lr=base_lrs, factor=decays, stop_frac=fractions, n=num_updates)
 def test_factor_formula(base_lr, factor, stop_frac, n):
@@ -235,7 +412,8 @@ def test_defaults():
 
 
 KINDS = ("Constant", "SquareRoot", "Factor", "MultiFactor", "Step", "Exponential", "Cosine",
-         "Warmup", "OneCycle")
+         "Warmup", "OneCycle", "LinearDecay", "Polynomial", "CosineRestarts", "Cyclic", "WSD",
+         "InverseSquareRoot")
 
 
 @st.composite
@@ -257,6 +435,21 @@ def schedules(draw, kinds=KINDS):
     if kind == "Exponential":
         return Exponential(lr, draw(decays))
     T = draw(st.integers(2, 300))
+    if kind == "LinearDecay":
+        return LinearDecay(lr, T, lr * draw(fractions))
+    if kind == "Polynomial":
+        return Polynomial(lr, T, draw(st.floats(0.1, 4.0)))
+    if kind == "CosineRestarts":
+        return CosineRestarts(lr, draw(st.integers(1, 50)), draw(st.integers(1, 3)), lr * draw(fractions))
+    if kind == "Cyclic":
+        return Cyclic(lr * draw(fractions), lr, draw(st.integers(1, 50)), draw(st.none() | st.integers(1, 50)),
+                      draw(st.sampled_from(Cyclic.MODES)), draw(decays))
+    if kind == "WSD":
+        w = draw(st.integers(0, T - 1))
+        return WSD(lr, T, w, draw(st.integers(1, T - w)), draw(st.sampled_from(WSD.DECAYS)), lr * draw(fractions),
+                   lr * draw(fractions))
+    if kind == "InverseSquareRoot":
+        return InverseSquareRoot(lr, draw(st.integers(1, 100)))
     if kind == "Cosine":
         w = draw(st.integers(0, T - 1))
         return Cosine(lr, lr * draw(fractions), T, w, lr * draw(fractions))
@@ -396,11 +589,23 @@ RATE_ARGS = [  # (constructor, valid arguments, the rate argument)
     (Cosine, dict(base_lr=1.0, final_lr=0.0, max_update=10, warmup_steps=2), "warmup_begin_lr"),
     (Warmup, dict(schedule=Constant(1.0), warmup_steps=2), "begin_lr"),
     (OneCycle, dict(total_steps=10), "max_lr"),
+    (LinearDecay, dict(max_update=10), "base_lr"),
+    (LinearDecay, dict(base_lr=1.0, max_update=10), "final_lr"),
+    (Polynomial, dict(max_update=10), "base_lr"),
+    (CosineRestarts, dict(T_0=10), "base_lr"),
+    (CosineRestarts, dict(base_lr=1.0, T_0=10), "final_lr"),
+    (Cyclic, dict(max_lr=1.0), "base_lr"),
+    (Cyclic, dict(base_lr=0.0), "max_lr"),
+    (WSD, dict(max_update=10, warmup_steps=2, decay_steps=2), "peak_lr"),
+    (WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=2, decay_steps=2), "final_lr"),
+    (WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=2, decay_steps=2), "warmup_begin_lr"),
+    (InverseSquareRoot, dict(warmup_steps=10), "peak_lr"),
 ]
 DECAY_ARGS = [(Factor, dict(base_lr=1.0), "factor"),
               (MultiFactor, dict(base_lr=1.0, milestones=[2]), "factor"),
               (Step, dict(base_lr=1.0, step_size=2), "gamma"),
-              (Exponential, dict(base_lr=1.0), "gamma")]
+              (Exponential, dict(base_lr=1.0), "gamma"),
+              (Cyclic, dict(base_lr=0.1, max_lr=1.0, mode="exp_range"), "gamma")]
 BAD_DECAYS = [0, 0.0, -0.5, 1.0000001, 1.5, 2, math.nan, math.inf, True, "0.5", None]
 
 
@@ -484,6 +689,39 @@ CASES = [
       for v in ("cubic", "COS", "", None, 1)],
     *[(OneCycle, {**ONECYCLE, "total_steps": v}, r"^total_steps must be an int >= 2")
       for v in (1, 0, -3, 10.0, True, "10", None)],
+    # the schedules for long runs
+    (LinearDecay, dict(base_lr=0.1, max_update=10, final_lr=0.2), r"^final_lr must be in \[0, base_lr=0.1\], got 0.2$"),
+    *[(make, {**kw, "max_update": v}, r"^max_update must be an int >= 1, got ")
+      for make, kw in ((LinearDecay, dict(base_lr=1.0)), (Polynomial, dict(base_lr=1.0)),
+                       (WSD, dict(peak_lr=1.0, warmup_steps=0, decay_steps=1)))
+      for v in (0, -1, 10.0, True, "10", None)],
+    *[(Polynomial, dict(base_lr=1.0, max_update=10, power=v), r"^power must be a finite number > 0, got ")
+      for v in (0, 0.0, -1.0, math.nan, math.inf, True, "2", None)],
+    *[(CosineRestarts, dict(base_lr=1.0, T_0=v), r"^T_0 must be an int >= 1, got ") for v in (0, -2, 10.0, True, None)],
+    *[(CosineRestarts, dict(base_lr=1.0, T_0=10, T_mult=v), r"^T_mult must be an int >= 1, got ")
+      for v in (0, -1, 1.5, 2.0, True, None)],
+    (CosineRestarts, dict(base_lr=0.1, T_0=10, final_lr=0.5), r"^final_lr must be in \[0, base_lr=0.1\], got 0.5$"),
+    (Cyclic, dict(base_lr=0.5, max_lr=0.1), r"^base_lr must be in \[0, max_lr=0.1\] \(the bottom of the cycle\), got 0.5$"),
+    *[(Cyclic, dict(base_lr=0.1, max_lr=1.0, step_size_up=v), r"^step_size_up must be an int >= 1, got ")
+      for v in (0, -1, 2.0, True, None)],
+    *[(Cyclic, dict(base_lr=0.1, max_lr=1.0, step_size_down=v), r"^step_size_down must be an int >= 1 or None, got ")
+      for v in (0, -1, 2.0, True)],
+    *[(Cyclic, dict(base_lr=0.1, max_lr=1.0, mode=v),
+       r"^mode must be one of \('triangular', 'triangular2', 'exp_range'\), got ") for v in ("exp", "", None, 1)],
+    *[(WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=v, decay_steps=2), r"^warmup_steps must be an int >= 0, got ")
+      for v in (-1, 2.0, True, None)],
+    *[(WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=2, decay_steps=v), r"^decay_steps must be an int >= 1, got ")
+      for v in (0, -1, 2.0, True, None)],
+    *[(WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=w, decay_steps=d),
+       rf"^warmup_steps \+ decay_steps must be <= max_update=10, got {w} \+ {d}$") for w, d in ((9, 2), (0, 11), (5, 6))],
+    *[(WSD, dict(peak_lr=1.0, max_update=10, warmup_steps=2, decay_steps=2, decay=v),
+       r"^decay must be one of \('linear', 'cosine', '1-sqrt'\), got ") for v in ("sqrt", "Linear", None)],
+    (WSD, dict(peak_lr=0.1, max_update=10, warmup_steps=2, decay_steps=2, final_lr=0.2),
+     r"^final_lr must be in \[0, peak_lr=0.1\], got 0.2$"),
+    (WSD, dict(peak_lr=0.1, max_update=10, warmup_steps=2, decay_steps=2, warmup_begin_lr=0.2),
+     r"^warmup_begin_lr must be in \[0, peak_lr=0.1\], got 0.2$"),
+    *[(InverseSquareRoot, dict(peak_lr=1.0, warmup_steps=v), r"^warmup_steps must be an int >= 1, got ")
+      for v in (0, -1, 2.0, True, None)],
     # the update count
     *[pytest.param(call(s), dict(t=v), T_MSG, id=f"{type(s).__name__}(t={v!r})")
       for s in (Constant(0.1), Cosine(1.0, 0.0, 10), Warmup(lambda t: 0.1, 2))
@@ -519,7 +757,11 @@ def test_bad_argument(make, kwargs, message):
     (Constant(0.3), 0.3), (SquareRoot(1.0), 2.0 ** -31), (Factor(1.0, 0.5, 0.01), 0.01),
     (MultiFactor(1.0, [1, 10 ** 12], 0.5), 0.25), (Step(1.0, 1, 0.5), 0.0), (Exponential(1.0, 1.0), 1.0),
     (Cosine(0.5, 0.1, 10, 2), 0.1), (Warmup(Cosine(0.5, 0.1, 10), 3), 0.1),
-    (OneCycle(1.0, 10, div_factor=10.0, final_div_factor=100.0), 1e-3)], ids=lambda v: type(v).__name__)
+    (OneCycle(1.0, 10, div_factor=10.0, final_div_factor=100.0), 1e-3), (LinearDecay(1.0, 10, 0.1), 0.1),
+    (Polynomial(1.0, 10, 2.0), 0.0), (WSD(1.0, 10, 2, 3, final_lr=0.1), 0.1),
+    (InverseSquareRoot(1.0, 4), 2.0 ** -30), (CosineRestarts(1.0, 1), 1.0),
+    (CosineRestarts(1.0, 3, 2, 0.1), 0.1 + 0.9 * (1 + math.cos(math.pi * (2 ** 62 - 3 * (2 ** 60 - 1)) / (3 * 2 ** 60))) / 2),
+    (Cyclic(0.1, 1.0, 2), 0.1)], ids=lambda v: type(v).__name__)
 def test_the_largest_update_count(schedule, limit):
     """t up to 2**62 gives the schedule's limit (int64 inside); beyond that, a ValueError above."""
     assert schedule(2 ** 62) == pytest.approx(limit, rel=1e-12)
