@@ -47,7 +47,8 @@ from .checks import check_choice, check_int, check_rate, check_seed
 from .config import QUICK, Profile, cpu, is_headless, is_rerun, machine, profile
 from .models import lenet, mlp
 from .plotting import plural
-from .schedules import Constant, Cosine, Factor, MultiFactor, Schedule, SquareRoot, Warmup
+from .schedules import (WSD, Constant, Cosine, CosineRestarts, Factor, LinearDecay, MultiFactor, Schedule, SquareRoot,
+                        Warmup)
 
 __all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strategy", "batch_grid", "LARGE_BATCH",
            "LARGE_BATCH_WARMUP", "curve_steps",
@@ -55,7 +56,7 @@ __all__ = ["BATCH_SIZES", "WARMUP_BATCH_SIZES", "BATCH_OPTIMIZERS", "batch_strat
            "FULL_BATCH", "sharpness_steps", "step_rates", "EOS_RATES", "SHARPNESS_BATCHES", "SHARPNESS_SGD_RATES",
            "SHARPNESS_ITERS", "SHARPNESS_TOL",
            "ANYTIME", "ANYTIME_BUDGETS", "ANYTIME_COOLDOWNS", "ANYTIME_PLANNED", "ANYTIME_RATES",
-           "ANYTIME_FREE_RATES", "anytime_schedules", "anytime_runs",
+           "ANYTIME_FREE_RATES", "anytime_schedules", "anytime_runs", "LONG_RUN_SCHEDULES",
            "is_dead", "extends", "run_one", "to_record", "run_sweep", "load_sweep", "join", "load_or_run", "cache_path", "package_hash", "main"]
 
 FORMAT = "lrcourse-sweep-1"
@@ -114,6 +115,28 @@ def _adam_cosine(lr, num_epochs, steps_per_epoch):
                 scheduler=Cosine(lr, lr / 10, max_update=num_epochs))
 
 
+def _linear_to_zero(lr, num_epochs, steps_per_epoch):
+    return dict(scheduler=LinearDecay(lr, num_epochs * steps_per_epoch), interval="step")
+
+
+def _wsd(lr, num_epochs, steps_per_epoch):
+    steps = num_epochs * steps_per_epoch
+    return dict(scheduler=WSD(lr, steps, warmup_steps=0, decay_steps=max(1, round(0.2 * steps)), decay="1-sqrt"),
+                interval="step")
+
+
+def _cosine_restarts(lr, num_epochs, steps_per_epoch):
+    steps = num_epochs * steps_per_epoch
+    return dict(scheduler=CosineRestarts(lr, T_0=max(1, steps // 7), T_mult=2, final_lr=lr / 10), interval="step")
+
+
+def _schedule_free(lr, num_epochs, steps_per_epoch):
+    from schedulefree import SGDScheduleFree
+
+    return dict(optimizer=lambda params: SGDScheduleFree(params, lr=lr, momentum=0.9, warmup_steps=0),
+                scheduler=Constant(lr))
+
+
 def _plateau(lr, num_epochs, steps_per_epoch):
     return dict(lr=lr, scheduler=lambda opt: ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=1,
                                                                min_lr=lr / 100))
@@ -144,7 +167,17 @@ STRATEGIES = {
                                   optimizer="SGD(momentum=0.9)"),
     "Adam + cosine": Strategy("Adam (betas 0.9, 0.999); lr/10 + (lr - lr/10)·(1 + cos(πt/T))/2", _adam_cosine,
                               optimizer="Adam"),
+    # Chapter 10, from chapter 13: the schedules of long runs on chapter 10's task.
+    "linear to 0": Strategy("per step: lr·(1 - t/N), 0 at N (Bergsma et al. 2025)", _linear_to_zero),
+    "WSD": Strategy("per step: lr, then over the last round(0.2N) steps down to 0 as 1 - sqrt(progress) "
+                    "(Hägele et al. 2024)", _wsd),
+    "cosine restarts": Strategy("per step: CosineRestarts(lr, T_0=N//7, T_mult=2, final_lr=lr/10): cosines "
+                                "to lr/10 over N/7, 2N/7 and 4N/7 steps, each restarting at lr", _cosine_restarts),
+    "schedule-free": Strategy("SGDScheduleFree(lr, momentum=0.9, warmup_steps=0), lr constant; evaluated at "
+                              "the average x (Defazio et al. 2024)", _schedule_free,
+                              optimizer="SGDScheduleFree(momentum=0.9)"),
 }
+LONG_RUN_SCHEDULES = ("linear to 0", "WSD", "cosine restarts")  # plain SGD, on chapter 10's GRID
 # Chapter 11: each optimizer at a constant rate, at every batch size; "momentum + warmup" adds Goyal et
 # al.'s gradual warmup: per step, linear from lr·256/B (the rate the linear rule gives batch 256) to lr
 # over the first epoch, then lr.
@@ -447,6 +480,14 @@ SWEEPS = {
         name="sharpness_lenet", title="LeNet's sharpness in runs that die and runs that live (chapter 12)",
         net="lenet", strategies=(("constant", (0.4, 0.8)), ("cosine", (0.8,)), ("warmup + cosine", (0.8,))),
         seeds=(0, 1, 2, 3, 4), num_epochs=10, sharpness=512),
+    # Chapter 10, with chapter 13's schedules: the protocol of "schedules" (its runs pair with these), plain
+    # SGD on its grid; schedule-free SGD on a grid of its own scale (alive to 1.6, dead at 3.2 in a probe).
+    "long_run_schedules": Sweep(
+        name="long_run_schedules", title="linear decay to zero, WSD, cosine with restarts and schedule-free SGD "
+        "on chapter 10's task (chapter 10)", net="lenet",
+        strategies=tuple((name, GRID) for name in LONG_RUN_SCHEDULES)
+        + (("schedule-free", (0.2, 0.4, 0.8, 1.6, 3.2)),),
+        seeds=(0, 1, 2, 3, 4), num_epochs=10),
     # Chapter 13: the MLP with momentum SGD, one constant trunk of 40 epochs serving the budgets 10, 20
     # and 40 through branched cooldowns, against cosine and linear decay planned for each budget, and
     # schedule-free SGD (its rate scale about ten times momentum SGD's: its z-step has no 1/(1 - β)).

@@ -81,6 +81,7 @@ NOT_WALKED = {
                     "FINETUNE_WAYS": "a constant", "TASKS": "a constant", "BATCH_SIZES": "a constant",
                     "ANYTIME": "a constant", "ANYTIME_BUDGETS": "a constant", "ANYTIME_COOLDOWNS": "a constant",
                     "ANYTIME_PLANNED": "a constant", "ANYTIME_RATES": "a constant", "ANYTIME_FREE_RATES": "a constant",
+                    "LONG_RUN_SCHEDULES": "a constant",
                     "LARGE_BATCH": "a constant", "LARGE_BATCH_WARMUP": "a constant",
                     "WARMUP_BATCH_SIZES": "a constant", "BATCH_OPTIMIZERS": "a constant",
                     "Strategy": "a record of a formula and the function that makes fit's arguments",
