@@ -206,12 +206,13 @@ def best_peaks(runs) -> dict:
 
 
 def compare_at_peaks(runs, peaks: dict | None = None, metric: str = "test_acc",
-                     confidence: float = CONFIDENCE, alpha: float = 0.05) -> dict:
+                     confidence: float = CONFIDENCE, alpha: float = 0.05, reference: str | None = None) -> dict:
     """Every strategy at its peak against the reference, paired over the seeds where both lived.
 
     ``peaks``: ``{strategy: lr}`` (default: :func:`best_peaks`). The
     reference is the strategy whose peak has the highest mean validation
-    accuracy. Returns ``{strategy: dict(lr, reference, dead, n, mean, low,
+    accuracy, unless ``reference`` names one (a baseline fixed in advance,
+    e.g. the schedule everyone uses). Returns ``{strategy: dict(lr, reference, dead, n, mean, low,
     high, diff, p, p_holm, verdict, comparisons)}`` in the runs' strategy
     order: ``mean, low, high`` of ``metric`` over the living runs; ``diff``
     the :func:`paired_difference` (strategy - reference) or None for the
@@ -229,7 +230,10 @@ def compare_at_peaks(runs, peaks: dict | None = None, metric: str = "test_acc",
     at = {name: {r["seed"]: r for r in by[name][float(lr)]} for name, lr in peaks.items()}
     valid_mean = {name: statistics.fmean([r["valid_acc"] for r in rs.values() if not r["dead"]] or [-1.0])
                   for name, rs in at.items()}
-    reference = max(valid_mean, key=valid_mean.get)
+    if reference is None:
+        reference = max(valid_mean, key=valid_mean.get)
+    elif reference not in at:
+        raise ValueError(f"reference must be one of the strategies {sorted(at)}, got {reference!r}")
     ref_living = {s: r[metric] for s, r in at[reference].items() if not r["dead"]}
     out, p_values = {}, {}
     for name, rs in at.items():

@@ -128,6 +128,16 @@ def test_compare_at_peaks_gives_paired_verdicts_with_holm():
     assert result["same"]["diff"]["mean"] == pytest.approx(0.0, abs=1e-12)
 
 
+def test_compare_at_peaks_against_a_reference_named_in_advance():
+    result = compare_at_peaks(sweep_runs(OFFSETS), reference="worse")
+    assert all(e["reference"] == "worse" and e["comparisons"] == 2 for e in result.values())
+    assert result["worse"]["verdict"] == "reference" and result["worse"]["diff"] is None
+    assert result["good"]["diff"]["mean"] == pytest.approx(0.015) and result["good"]["verdict"] == "better"
+    with pytest.raises(ValueError, match=r"^reference must be one of the strategies \['good', 'same', 'worse'\], "
+                                         r"got 'best'$"):
+        compare_at_peaks(sweep_runs(OFFSETS), reference="best")
+
+
 def test_compare_at_peaks_pairs_only_seeds_where_both_lived():
     runs = sweep_runs(OFFSETS, dead={("worse", 0.4, s) for s in range(4)})
     result = compare_at_peaks(runs, peaks={"good": 0.2, "worse": 0.4, "same": 0.2})

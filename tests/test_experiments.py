@@ -801,3 +801,45 @@ def test_chapter_12_solutions_are_what_running_them_gives():
     expected.append(format(0.5 * statistics.fmean(run.sharpness[600:]), ".3f"))
     missing = [x for x in expected if x not in solutions]
     assert not missing, f"chapter 12's solutions lack what running them gives: {missing}"
+
+
+def test_chapter_13_quotes_only_numbers_of_the_anytime_sweep():
+    """Every decimal of chapter 13's prose is one its analysis of the stored anytime sweep prints (each schedule
+    at its tuned peak against the cosine planned for the budget, Holm over the budget's comparisons), a range
+    of them, or a setting (the grids, momentum 0.9, the level 0.05); and the bounds it states hold."""
+    from lrcourse.compare import best_peaks, compare_at_peaks, rate_curves
+
+    result = stored_result("anytime")
+    runs = ex.anytime_runs(result.runs)
+    allowed = {format(lr, "g") for lr in ex.ANYTIME_RATES + ex.ANYTIME_FREE_RATES} | {"0.9", "0.05"}
+    tables = {T: compare_at_peaks([r for r in runs if r["budget"] == T], reference=f"cosine to 10%, {T} epochs")
+              for T in ex.ANYTIME_BUDGETS}
+    diffs = {}
+    for T, table in tables.items():
+        for name, e in table.items():
+            allowed |= {format(e["lr"], "g"), format(e["mean"], ".4f")}
+            if e["diff"] is not None:
+                diffs[name] = e["diff"]["mean"]
+                allowed |= {format(e["diff"]["mean"], "+.4f"), format(abs(e["diff"]["mean"]), ".4f"),
+                            format(e["p_holm"], ".3f")}
+    by = lambda schedule: [d for n, d in diffs.items() if n.startswith(schedule + ",")]  # noqa: E731
+    cooldowns = by("WSD linear 10%") + by("WSD linear 20%") + by("WSD 1-sqrt 20%")
+    constant = [abs(d) for d in by("constant")]
+    holm_linear = [tables[T][f"linear to 0, {T} epochs"]["p_holm"] for T in ex.ANYTIME_BUDGETS]
+    allowed |= {format(min(cooldowns), ".4f"), format(max(cooldowns), ".4f"), format(min(constant), ".4f"),
+                format(max(constant), ".4f"), format(min(holm_linear), ".3f"), format(max(holm_linear), ".3f")}
+    # the stated bounds: cooldown shapes and lengths within 0.001 of each other at every budget
+    for T, table in tables.items():
+        acc = {name.split(",")[0]: e["mean"] for name, e in table.items()}
+        assert abs(acc["WSD linear 10%"] - acc["WSD linear 20%"]) < 0.001
+        assert abs(acc["WSD 1-sqrt 20%"] - acc["WSD linear 20%"]) < 0.001
+    allowed.add("0.001")
+    # and that the cooldowns' validation curves are flat between 0.04 and 0.08 (within 0.002)
+    for points in (rate_curves(runs)[f"WSD 1-sqrt 20%, {T} epochs"] for T in ex.ANYTIME_BUDGETS):
+        at = {p["lr"]: p["mean"] for p in points}
+        assert abs(at[0.04] - at[0.08]) < 0.002
+    assert all(not p["at_edge"] for p in best_peaks(runs).values())
+    quoted = prose_numbers("13_long_runs.ipynb", ("# 13.", "## Summary"))
+    assert len(quoted) >= 20, "chapter 13's prose quotes hardly any result"
+    stray = sorted({q for q in quoted if q.lstrip("−+-") not in allowed and q not in allowed})
+    assert not stray, f"decimal numbers in chapter 13's prose that no analysis of the anytime sweep gives: {stray}"
